@@ -1,0 +1,223 @@
+// Package flow keeps the per-worker flow table: bounded, expired on packet
+// time, not safe for concurrent use (one table per worker).
+package flow
+
+import (
+	"net/netip"
+	"time"
+)
+
+// Key identifies a flow in both directions: the lower endpoint first.
+type Key struct {
+	A, B   [16]byte
+	PA, PB uint16
+	Proto  uint8
+}
+
+// MakeKey returns the key of a packet from src:sp to dst:dp and whether
+// the source is endpoint A.
+func MakeKey(src, dst netip.Addr, sp, dp uint16, proto uint8) (Key, bool) {
+	a, b := src.As16(), dst.As16()
+	if less(a, sp, b, dp) {
+		return Key{A: a, B: b, PA: sp, PB: dp, Proto: proto}, true
+	}
+	return Key{A: b, B: a, PA: dp, PB: sp, Proto: proto}, false
+}
+
+func less(a [16]byte, pa uint16, b [16]byte, pb uint16) bool {
+	for i := range a {
+		if a[i] != b[i] {
+			return a[i] < b[i]
+		}
+	}
+	return pa <= pb
+}
+
+// Direction of a packet relative to the flow's client (the side that sent
+// the first packet seen, or the SYN).
+const (
+	FromClient = 0
+	FromServer = 1
+)
+
+// Flow is the state of one flow. Fields are the worker's to use.
+type Flow struct {
+	Key        Key
+	ClientIsA  bool
+	First      int64 // packet time, Unix nanoseconds
+	Last       int64
+	Packets    [2]uint64 // by direction
+	Bytes      [2]uint64 // payload bytes by direction
+	Closing    bool      // FIN or RST seen
+	Inspect    [2]uint8  // payload segments still to look at, by direction
+	Kind       uint8     // what the worker learned the flow carries; worker-defined
+	NextSeq    [2]uint32 // next expected TCP sequence number, by direction
+	HaveSeq    [2]bool
+	Buf        [2][]byte // stream buffers (DNS over TCP), by direction; bounded by the worker
+	live       bool
+}
+
+// Direction returns FromClient or FromServer for a packet whose source is
+// endpoint A (srcIsA) or B.
+func (f *Flow) Direction(srcIsA bool) int {
+	if srcIsA == f.ClientIsA {
+		return FromClient
+	}
+	return FromServer
+}
+
+// Config bounds a table.
+type Config struct {
+	MaxFlows    int           // cap on flows; new flows beyond it are refused and counted
+	TCPTimeout  time.Duration // idle timeout of TCP flows
+	UDPTimeout  time.Duration // idle timeout of UDP flows
+	DoneTimeout time.Duration // idle timeout after FIN or RST
+	SweepEvery  time.Duration // packet time between expiry sweeps
+}
+
+// DefaultConfig is used for zero fields.
+var DefaultConfig = Config{
+	MaxFlows:    262144,
+	TCPTimeout:  5 * time.Minute,
+	UDPTimeout:  time.Minute,
+	DoneTimeout: 10 * time.Second,
+	SweepEvery:  5 * time.Second,
+}
+
+// Stats counts table events.
+type Stats struct {
+	Created uint64
+	Expired uint64
+	Refused uint64 // new flows refused because the table was full
+	Active  int
+	Peak    int
+}
+
+// Table is a bounded flow table. Flows live in one slice; the map holds
+// indexes, so a steady state allocates nothing.
+type Table struct {
+	cfg       Config
+	index     map[Key]int32
+	flows     []Flow
+	free      []int32
+	lastSweep int64
+	Stats     Stats
+	// OnExpire, when set, is called with each flow before it is dropped.
+	OnExpire func(*Flow)
+}
+
+// NewTable returns an empty table.
+func NewTable(cfg Config) *Table {
+	d := DefaultConfig
+	if cfg.MaxFlows <= 0 {
+		cfg.MaxFlows = d.MaxFlows
+	}
+	if cfg.TCPTimeout <= 0 {
+		cfg.TCPTimeout = d.TCPTimeout
+	}
+	if cfg.UDPTimeout <= 0 {
+		cfg.UDPTimeout = d.UDPTimeout
+	}
+	if cfg.DoneTimeout <= 0 {
+		cfg.DoneTimeout = d.DoneTimeout
+	}
+	if cfg.SweepEvery <= 0 {
+		cfg.SweepEvery = d.SweepEvery
+	}
+	hint := cfg.MaxFlows
+	if hint > 4096 {
+		hint = 4096
+	}
+	return &Table{cfg: cfg, index: make(map[Key]int32, hint)}
+}
+
+// Lookup returns the flow of key k, creating it at packet time now if
+// create is set and there is room. It returns nil when the flow does not
+// exist and cannot be created. isNew reports a flow created by this call.
+func (t *Table) Lookup(k Key, now int64, create bool) (f *Flow, isNew bool) {
+	if now-t.lastSweep >= int64(t.cfg.SweepEvery) {
+		t.Sweep(now)
+	}
+	if i, ok := t.index[k]; ok {
+		return &t.flows[i], false
+	}
+	if !create {
+		return nil, false
+	}
+	if len(t.index) >= t.cfg.MaxFlows {
+		t.Stats.Refused++
+		return nil, false
+	}
+	var i int32
+	if n := len(t.free); n > 0 {
+		i = t.free[n-1]
+		t.free = t.free[:n-1]
+	} else {
+		t.flows = append(t.flows, Flow{})
+		i = int32(len(t.flows) - 1)
+	}
+	f = &t.flows[i]
+	buf := f.Buf
+	*f = Flow{Key: k, First: now, Last: now, live: true}
+	// keep stream buffers' memory for reuse
+	f.Buf[0], f.Buf[1] = buf[0][:0], buf[1][:0]
+	t.index[k] = i
+	t.Stats.Created++
+	if len(t.index) > t.Stats.Peak {
+		t.Stats.Peak = len(t.index)
+	}
+	t.Stats.Active = len(t.index)
+	return f, true
+}
+
+// Sweep expires flows idle for longer than their timeout at packet time now.
+func (t *Table) Sweep(now int64) {
+	t.lastSweep = now
+	for i := range t.flows {
+		f := &t.flows[i]
+		if !f.live {
+			continue
+		}
+		timeout := t.cfg.UDPTimeout
+		switch {
+		case f.Closing:
+			timeout = t.cfg.DoneTimeout
+		case f.Key.Proto == 6:
+			timeout = t.cfg.TCPTimeout
+		}
+		if now-f.Last > int64(timeout) {
+			t.drop(int32(i))
+		}
+	}
+	t.Stats.Active = len(t.index)
+}
+
+func (t *Table) drop(i int32) {
+	f := &t.flows[i]
+	if t.OnExpire != nil {
+		t.OnExpire(f)
+	}
+	delete(t.index, f.Key)
+	f.live = false
+	// Large stream buffers are released, small ones kept for reuse.
+	for d := range f.Buf {
+		if cap(f.Buf[d]) > 4096 {
+			f.Buf[d] = nil
+		}
+	}
+	t.free = append(t.free, i)
+	t.Stats.Expired++
+}
+
+// Flush expires every flow (end of input).
+func (t *Table) Flush() {
+	for i := range t.flows {
+		if t.flows[i].live {
+			t.drop(int32(i))
+		}
+	}
+	t.Stats.Active = len(t.index)
+}
+
+// Len returns the number of live flows.
+func (t *Table) Len() int { return len(t.index) }

@@ -1,0 +1,256 @@
+// Package inventory keeps the hosts that phoned home: first and last
+// contact, categories, names, counts, and the dedup state that turns
+// repeated contacts into one alert per host, rule and window.
+package inventory
+
+import (
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/phonehome-sensor/phonehome/rules"
+)
+
+// DefaultHomeNets are the networks whose hosts are inventoried when no
+// --home-net is given: RFC 1918, shared address space (RFC 6598),
+// link-local, and IPv6 unique-local and link-local.
+var DefaultHomeNets = []netip.Prefix{
+	netip.MustParsePrefix("10.0.0.0/8"),
+	netip.MustParsePrefix("172.16.0.0/12"),
+	netip.MustParsePrefix("192.168.0.0/16"),
+	netip.MustParsePrefix("100.64.0.0/10"),
+	netip.MustParsePrefix("169.254.0.0/16"),
+	netip.MustParsePrefix("fc00::/7"),
+	netip.MustParsePrefix("fe80::/10"),
+}
+
+// Config sets the inventory's bounds and policy.
+type Config struct {
+	HomeNets    []netip.Prefix
+	DedupWindow time.Duration // one alert per host × rule per window (default 24h, aligned to UTC days)
+	MaxHosts    int           // hosts beyond this are counted, not kept
+	MaxNames    int           // names kept per host
+}
+
+// Category records when a host first and last contacted one category.
+type Category struct {
+	First, Last time.Time
+	Count       uint64
+}
+
+// Evidence is the last contact that matched.
+type Evidence struct {
+	Time        time.Time
+	Protocol    string
+	Name        string
+	Destination netip.AddrPort
+	RuleID      string
+	Reason      string
+}
+
+// Host is one inventoried host.
+type Host struct {
+	IP         netip.Addr
+	MAC        string
+	FirstSeen  time.Time
+	LastSeen   time.Time
+	Contacts   uint64
+	Categories map[rules.Category]*Category
+	Names      []string // sorted, bounded by Config.MaxNames
+	NamesCut   uint64   // names not kept because of the bound
+	Rules      []string // sorted rule ids
+	Profiles   []string
+	Last       Evidence
+}
+
+// Contact is one matched observation, as the inventory sees it.
+type Contact struct {
+	Time        time.Time
+	Client      netip.Addr
+	MAC         string
+	Destination netip.AddrPort
+	Protocol    string
+	Name        string
+	Hit         rules.Hit
+}
+
+// Stats counts inventory events.
+type Stats struct {
+	Contacts        uint64
+	Alerts          uint64
+	Suppressed      uint64 // contacts inside an open dedup window
+	ExternalClients uint64 // contacts whose client is outside the home nets
+	HostsRefused    uint64 // new hosts beyond MaxHosts
+}
+
+type dedupKey struct {
+	client netip.Addr
+	rule   string
+	window int64
+}
+
+// Inventory is safe for concurrent use.
+type Inventory struct {
+	mu     sync.Mutex
+	cfg    Config
+	hosts  map[netip.Addr]*Host
+	dedup  map[dedupKey]struct{}
+	window int64 // newest window seen, for purging dedup keys
+	stats  Stats
+}
+
+// New returns an empty inventory.
+func New(cfg Config) *Inventory {
+	if cfg.HomeNets == nil {
+		cfg.HomeNets = DefaultHomeNets
+	}
+	if cfg.DedupWindow <= 0 {
+		cfg.DedupWindow = 24 * time.Hour
+	}
+	if cfg.MaxHosts <= 0 {
+		cfg.MaxHosts = 1 << 20
+	}
+	if cfg.MaxNames <= 0 {
+		cfg.MaxNames = 64
+	}
+	return &Inventory{cfg: cfg, hosts: map[netip.Addr]*Host{}, dedup: map[dedupKey]struct{}{}}
+}
+
+// Internal reports whether a is in the home nets.
+func (inv *Inventory) Internal(a netip.Addr) bool {
+	a = a.Unmap()
+	for _, p := range inv.cfg.HomeNets {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// Observe records a contact and reports whether it opens a new dedup
+// window for its client and rule, that is, whether it should be alerted.
+// Contacts from clients outside the home nets are alerted but not kept.
+func (inv *Inventory) Observe(c Contact) (alert bool) {
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	inv.stats.Contacts++
+	w := c.Time.UnixNano() / int64(inv.cfg.DedupWindow)
+	if w > inv.window {
+		// Keys of windows before the previous one can no longer match:
+		// packet time only moves forward (give or take one window).
+		for k := range inv.dedup {
+			if k.window < w-1 {
+				delete(inv.dedup, k)
+			}
+		}
+		inv.window = w
+	}
+	k := dedupKey{client: c.Client, rule: c.Hit.Rule.ID, window: w}
+	if _, seen := inv.dedup[k]; seen {
+		inv.stats.Suppressed++
+	} else {
+		inv.dedup[k] = struct{}{}
+		inv.stats.Alerts++
+		alert = true
+	}
+	if !inv.Internal(c.Client) {
+		inv.stats.ExternalClients++
+		return alert
+	}
+	h := inv.hosts[c.Client]
+	if h == nil {
+		if len(inv.hosts) >= inv.cfg.MaxHosts {
+			inv.stats.HostsRefused++
+			return alert
+		}
+		h = &Host{IP: c.Client, FirstSeen: c.Time, Categories: map[rules.Category]*Category{}}
+		inv.hosts[c.Client] = h
+	}
+	if c.MAC != "" {
+		h.MAC = c.MAC
+	}
+	if c.Time.Before(h.FirstSeen) {
+		h.FirstSeen = c.Time
+	}
+	if c.Time.After(h.LastSeen) {
+		h.LastSeen = c.Time
+	}
+	h.Contacts++
+	r := c.Hit.Rule
+	cat := h.Categories[r.Category]
+	if cat == nil {
+		cat = &Category{First: c.Time}
+		h.Categories[r.Category] = cat
+	}
+	cat.Count++
+	if c.Time.After(cat.Last) {
+		cat.Last = c.Time
+	}
+	if c.Name != "" {
+		if i, found := slices.BinarySearch(h.Names, c.Name); !found {
+			if len(h.Names) < inv.cfg.MaxNames {
+				h.Names = slices.Insert(h.Names, i, c.Name)
+			} else {
+				h.NamesCut++
+			}
+		}
+	}
+	if i, found := slices.BinarySearch(h.Rules, r.ID); !found {
+		h.Rules = slices.Insert(h.Rules, i, r.ID)
+	}
+	if r.Profile != nil {
+		if i, found := slices.BinarySearch(h.Profiles, r.Profile.ID); !found {
+			h.Profiles = slices.Insert(h.Profiles, i, r.Profile.ID)
+		}
+	}
+	if !c.Time.Before(h.Last.Time) {
+		h.Last = Evidence{Time: c.Time, Protocol: c.Protocol, Name: c.Name, Destination: c.Destination, RuleID: r.ID, Reason: c.Hit.Reason()}
+	}
+	return alert
+}
+
+// Hosts returns copies of the inventoried hosts, ordered by address.
+func (inv *Inventory) Hosts() []Host {
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	out := make([]Host, 0, len(inv.hosts))
+	for _, h := range inv.hosts {
+		c := *h
+		c.Names = slices.Clone(h.Names)
+		c.Rules = slices.Clone(h.Rules)
+		c.Profiles = slices.Clone(h.Profiles)
+		c.Categories = make(map[rules.Category]*Category, len(h.Categories))
+		for k, v := range h.Categories {
+			vc := *v
+			c.Categories[k] = &vc
+		}
+		out = append(out, c)
+	}
+	slices.SortFunc(out, func(a, b Host) int { return a.IP.Compare(b.IP) })
+	return out
+}
+
+// Len returns the number of hosts.
+func (inv *Inventory) Len() int {
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	return len(inv.hosts)
+}
+
+// Stats returns the counters.
+func (inv *Inventory) Stats() Stats {
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	return inv.stats
+}
+
+// SortedCategories returns a host's categories in name order.
+func (h *Host) SortedCategories() []rules.Category {
+	out := make([]rules.Category, 0, len(h.Categories))
+	for k := range h.Categories {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}

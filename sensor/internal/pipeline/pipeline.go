@@ -1,0 +1,381 @@
+// Package pipeline runs the sensor: one reader goroutine hands packets in
+// batches to N workers sharded by a symmetric flow hash; each worker
+// decodes, tracks flows, extracts and matches with state of its own; the
+// rare observations worth keeping cross into one output goroutine that
+// feeds the inventory and the alert sinks.
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gopacket/gopacket/layers"
+
+	"github.com/phonehome-sensor/phonehome/rules"
+	"github.com/phonehome-sensor/phonehome/sensor/internal/alert"
+	"github.com/phonehome-sensor/phonehome/sensor/internal/capture"
+	"github.com/phonehome-sensor/phonehome/sensor/internal/decode"
+	"github.com/phonehome-sensor/phonehome/sensor/internal/flow"
+	"github.com/phonehome-sensor/phonehome/sensor/internal/inventory"
+)
+
+// Config wires a pipeline.
+type Config struct {
+	Workers int
+	// Inspect emits every observation (matched or not) as an event; when
+	// false only alerts are emitted.
+	Inspect bool
+	Flow    flow.Config
+	// Rules returns the rule set in force; it is called once per
+	// observation, so a reload takes effect at the next one.
+	Rules     func() *rules.Set
+	Inventory *inventory.Inventory
+	// Emit receives events from the single output goroutine.
+	Emit     func(*alert.Event)
+	Observer alert.Observer
+	// Lossy makes the reader drop packets when workers fall behind (live
+	// capture); files are read without loss.
+	Lossy bool
+	Log   *slog.Logger
+}
+
+// Counters are the extraction counters of one worker.
+type Counters struct {
+	DNSMessages     uint64
+	DNSMalformed    uint64 // payload on a DNS port that did not parse
+	DNSPartial      uint64 // messages malformed after the question
+	DNSTCPOversize  uint64 // DNS over TCP messages larger than the stream buffer
+	DNSTCPGaps      uint64 // DNS over TCP streams resynchronised after a gap
+	ClientHellos    uint64
+	HelloIncomplete uint64 // ClientHellos not complete in one segment (reassembly is a later issue)
+	HelloMalformed  uint64
+	HTTPRequests    uint64
+	Observations    uint64
+	Hits            uint64
+}
+
+func (c *Counters) add(o *Counters) {
+	c.DNSMessages += o.DNSMessages
+	c.DNSMalformed += o.DNSMalformed
+	c.DNSPartial += o.DNSPartial
+	c.DNSTCPOversize += o.DNSTCPOversize
+	c.DNSTCPGaps += o.DNSTCPGaps
+	c.ClientHellos += o.ClientHellos
+	c.HelloIncomplete += o.HelloIncomplete
+	c.HelloMalformed += o.HelloMalformed
+	c.HTTPRequests += o.HTTPRequests
+	c.Observations += o.Observations
+	c.Hits += o.Hits
+}
+
+// Stats summarises a run.
+type Stats struct {
+	Packets    uint64
+	Bytes      uint64
+	QueueDrops uint64
+	Decode     decode.Stats
+	Flows      flow.Stats
+	Counters
+	Events   uint64
+	Alerts   uint64
+	Warnings []string // truncated or damaged captures
+	Started  time.Time
+	Elapsed  time.Duration
+	First    time.Time // packet time of the first and last packet
+	Last     time.Time
+}
+
+const (
+	batchPackets = 256
+	batchBytes   = 512 << 10
+	queueDepth   = 8
+)
+
+type pktRef struct {
+	off, n  uint32
+	wireLen uint32
+	lt      layers.LinkType
+	ts      int64
+}
+
+type batch struct {
+	data []byte
+	pkts []pktRef
+}
+
+func (b *batch) full(n int) bool {
+	return len(b.pkts) >= batchPackets || len(b.data)+n > batchBytes
+}
+
+// Run reads every source in order until the end or until ctx is done, and
+// returns the run's statistics. Errors from a source (a truncated or
+// damaged file) become warnings: what came before is processed.
+func Run(ctx context.Context, sources []capture.Source, cfg Config) (*Stats, error) {
+	if cfg.Workers <= 0 {
+		cfg.Workers = 1
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Rules == nil {
+		return nil, errors.New("pipeline: no rules")
+	}
+	st := &Stats{Started: time.Now()}
+	n := cfg.Workers
+	free := make(chan *batch, n*(queueDepth+2))
+	for i := 0; i < n*(queueDepth+2); i++ {
+		free <- &batch{data: make([]byte, 0, batchBytes), pkts: make([]pktRef, 0, batchPackets)}
+	}
+	queues := make([]chan *batch, n)
+	for i := range queues {
+		queues[i] = make(chan *batch, queueDepth)
+	}
+	obs := make(chan *observation, 1024)
+
+	// Output stage: the only goroutine that touches the inventory and sinks.
+	var outWG sync.WaitGroup
+	outWG.Add(1)
+	out := &output{cfg: &cfg}
+	go func() {
+		defer outWG.Done()
+		for o := range obs {
+			out.handle(o)
+		}
+	}()
+
+	workers := make([]*worker, n)
+	var wg sync.WaitGroup
+	for i := range workers {
+		w := newWorker(&cfg, obs)
+		workers[i] = w
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for b := range queues[i] {
+				w.batch(b)
+				b.data, b.pkts = b.data[:0], b.pkts[:0]
+				free <- b
+			}
+			w.finish()
+		}()
+	}
+
+	var drops atomic.Uint64
+	cur := make([]*batch, n)
+	send := func(i int) {
+		if cur[i] == nil || len(cur[i].pkts) == 0 {
+			return
+		}
+		queues[i] <- cur[i]
+		cur[i] = nil
+	}
+	var first, last int64
+readLoop:
+	for _, src := range sources {
+		for {
+			if ctx.Err() != nil {
+				break readLoop
+			}
+			data, ci, lt, err := src.ReadPacket()
+			if err != nil {
+				if !errors.Is(err, io.EOF) {
+					msg := err.Error()
+					if errors.Is(err, capture.ErrTruncated) {
+						msg += ": processed up to the cut"
+					}
+					st.Warnings = append(st.Warnings, msg)
+					cfg.Log.Warn("capture ended early", "source", src.Name(), "err", err)
+				}
+				break
+			}
+			st.Packets++
+			st.Bytes += uint64(ci.Length)
+			ts := ci.Timestamp.UnixNano()
+			if first == 0 {
+				first = ts
+			}
+			if ts > last {
+				last = ts
+			}
+			i := 0
+			if n > 1 {
+				i = int(decode.FlowHash(lt, data) % uint32(n))
+			}
+			b := cur[i]
+			if b != nil && b.full(len(data)) {
+				send(i)
+				b = nil
+			}
+			if b == nil {
+				if cfg.Lossy {
+					select {
+					case b = <-free:
+					default:
+						drops.Add(1)
+						continue
+					}
+				} else {
+					b = <-free
+				}
+				cur[i] = b
+			}
+			off := len(b.data)
+			b.data = append(b.data, data...)
+			b.pkts = append(b.pkts, pktRef{off: uint32(off), n: uint32(len(data)), wireLen: uint32(ci.Length), lt: lt, ts: ts})
+		}
+	}
+	for i := range cur {
+		send(i)
+	}
+	for _, q := range queues {
+		close(q)
+	}
+	wg.Wait()
+	close(obs)
+	outWG.Wait()
+
+	st.QueueDrops = drops.Load()
+	for _, w := range workers {
+		st.Decode.Add(&w.dec.Stats)
+		st.Counters.add(&w.c)
+		fs := w.flows.Stats
+		st.Flows.Created += fs.Created
+		st.Flows.Expired += fs.Expired
+		st.Flows.Refused += fs.Refused
+		st.Flows.Peak += fs.Peak
+	}
+	st.Events = out.events
+	st.Alerts = out.alerts
+	if first != 0 {
+		st.First, st.Last = time.Unix(0, first).UTC(), time.Unix(0, last).UTC()
+	}
+	st.Elapsed = time.Since(st.Started)
+	return st, ctx.Err()
+}
+
+// output turns observations into events, alerts and inventory entries.
+type output struct {
+	cfg    *Config
+	events uint64
+	alerts uint64
+}
+
+func (o *output) handle(ob *observation) {
+	ev := ob.event
+	if o.cfg.Inspect {
+		o.events++
+		o.cfg.Emit(ev)
+	}
+	if o.cfg.Inventory == nil {
+		return
+	}
+	for i, h := range ob.hits {
+		c := inventory.Contact{
+			Time:        ev.Timestamp,
+			Client:      ob.client,
+			MAC:         ob.clientMAC,
+			Destination: ob.server,
+			Protocol:    ev.Network.Protocol,
+			Name:        ob.matched[i].Atomic,
+			Hit:         h,
+		}
+		if !o.cfg.Inventory.Observe(c) || o.cfg.Inspect {
+			continue
+		}
+		a := *ev
+		a.Event.Kind = alert.KindAlert
+		a.Event.Severity = severityScore(h.Rule.Severity)
+		a.Event.Reason = h.Reason()
+		a.Rule = ruleObject(h)
+		a.Threat = &alert.Threat{Enrichments: []alert.Enrichment{enrichment(h, ob.matched[i])}}
+		ph := alert.PhonehomeExt{Category: []string{string(h.Rule.Category)}}
+		if o.cfg.Inventory.Internal(ob.client) {
+			ph.Host = ob.client.String()
+		}
+		if ev.Phonehome != nil {
+			ph.Partial = ev.Phonehome.Partial
+		}
+		a.Phonehome = &ph
+		o.alerts++
+		o.events++
+		o.cfg.Emit(&a)
+	}
+}
+
+// severityScore maps a rule severity to ECS event.severity, on the 0–100
+// scale Elastic detection rules use.
+func severityScore(s rules.Severity) int {
+	switch s {
+	case rules.SeverityInfo:
+		return 1
+	case rules.SeverityLow:
+		return 21
+	case rules.SeverityMedium:
+		return 47
+	case rules.SeverityHigh:
+		return 73
+	case rules.SeverityCritical:
+		return 99
+	}
+	return 0
+}
+
+func ruleObject(h rules.Hit) *alert.Rule {
+	r := h.Rule
+	out := &alert.Rule{ID: r.ID, Name: r.Name, Category: string(r.Category), Description: h.Reason()}
+	if p := r.Profile; p != nil {
+		out.Ruleset = p.ID
+		out.Version = p.Version
+		for _, s := range r.Sources {
+			if src, ok := p.Sources[s]; ok && src.URL != "" {
+				out.Reference = src.URL
+				break
+			}
+		}
+	}
+	return out
+}
+
+func enrichment(h rules.Hit, m alert.Matched) alert.Enrichment {
+	typ := "domain-name"
+	switch h.Kind {
+	case "cidr":
+		typ = "ipv4-addr"
+		if len(m.Atomic) > 0 && containsColon(m.Atomic) {
+			typ = "ipv6-addr"
+		}
+	case "port":
+		typ = "port"
+	}
+	e := alert.Enrichment{
+		Indicator: alert.Indicator{Type: typ, Description: h.Reason(), Confidence: h.Rule.Confidence},
+		Matched:   m,
+	}
+	if p := h.Rule.Profile; p != nil {
+		e.Indicator.Provider = p.ID
+	}
+	e.Matched.ID = h.Rule.ID
+	e.Matched.Type = "indicator_match_rule"
+	return e
+}
+
+func containsColon(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] == ':' {
+			return true
+		}
+	}
+	return false
+}
+
+// Describe formats the counters for logs and errors.
+func (s *Stats) Describe() string {
+	return fmt.Sprintf("%d packets, %d DNS messages, %d ClientHellos, %d HTTP requests, %d alerts",
+		s.Packets, s.DNSMessages, s.ClientHellos, s.HTTPRequests, s.Alerts)
+}

@@ -1,0 +1,596 @@
+package pipeline
+
+import (
+	"net"
+	"net/netip"
+	"strconv"
+	"time"
+	"unsafe"
+
+	"github.com/gopacket/gopacket/layers"
+	"github.com/miekg/dns"
+
+	"github.com/phonehome-sensor/phonehome/rules"
+	"github.com/phonehome-sensor/phonehome/sensor/internal/alert"
+	"github.com/phonehome-sensor/phonehome/sensor/internal/decode"
+	"github.com/phonehome-sensor/phonehome/sensor/internal/extract"
+	"github.com/phonehome-sensor/phonehome/sensor/internal/flow"
+)
+
+// What a worker learned a TCP flow carries (flow.Flow.Kind).
+const (
+	kindUnknown uint8 = iota
+	kindHTTP
+	kindDNS
+)
+
+const (
+	// inspectSegments is how many payload segments per direction are
+	// looked at for a ClientHello or request head before a flow is left
+	// alone: enough for STARTTLS and CONNECT, cheap for bulk transfers.
+	inspectSegments = 8
+	// maxHTTPHeads bounds the request heads read on one HTTP flow.
+	maxHTTPHeads = 256
+	// dnsTCPBuffer bounds the stream buffer of one direction of a DNS over
+	// TCP flow.
+	dnsTCPBuffer = 16 << 10
+)
+
+// observation is what crosses from a worker to the output stage: an event
+// with its hits, and who the contact is about.
+type observation struct {
+	event     *alert.Event
+	hits      []rules.Hit
+	matched   []alert.Matched // parallel to hits: what matched
+	client    netip.Addr      // the host that made the contact
+	clientMAC string
+	server    netip.AddrPort
+}
+
+type worker struct {
+	cfg   *Config
+	out   chan<- *observation
+	dec   *decode.Decoder
+	flows *flow.Table
+	pkt   decode.Packet
+	now   int64
+	c     Counters
+
+	hello   extract.ClientHello
+	scratch []byte
+	http    extract.HTTPRequest
+	msg     dns.Msg
+	name    []byte
+	hits    []rules.Hit
+}
+
+func newWorker(cfg *Config, out chan<- *observation) *worker {
+	return &worker{
+		cfg:   cfg,
+		out:   out,
+		dec:   decode.New(),
+		flows: flow.NewTable(cfg.Flow),
+		name:  make([]byte, 0, 256),
+		hits:  make([]rules.Hit, 0, 8),
+	}
+}
+
+func (w *worker) batch(b *batch) {
+	for _, r := range b.pkts {
+		w.packet(r.lt, b.data[r.off:r.off+r.n], r.ts)
+	}
+}
+
+func (w *worker) finish() { w.flows.Flush() }
+
+func (w *worker) packet(lt layers.LinkType, data []byte, ts int64) {
+	p := &w.pkt
+	if w.dec.Decode(lt, data, p) != nil {
+		return
+	}
+	w.now = ts
+	k, srcIsA := flow.MakeKey(p.Src, p.Dst, p.SrcPort, p.DstPort, p.Proto)
+	f, isNew := w.flows.Lookup(k, ts, true)
+	dir := flow.FromClient
+	if f != nil {
+		if isNew {
+			// The client is the SYN's sender; otherwise the first sender
+			// seen, unless it sends from a well-known port to a high one.
+			f.ClientIsA = srcIsA
+			if p.Proto == decode.ProtoTCP && p.TCPFlags&(decode.FlagSYN|decode.FlagACK) == decode.FlagSYN|decode.FlagACK {
+				f.ClientIsA = !srcIsA
+			} else if p.TCPFlags&decode.FlagSYN == 0 && p.SrcPort < 1024 && p.DstPort >= 1024 {
+				f.ClientIsA = !srcIsA
+			}
+			f.Inspect = [2]uint8{inspectSegments, inspectSegments}
+		}
+		dir = f.Direction(srcIsA)
+		f.Last = ts
+		f.Packets[dir]++
+		f.Bytes[dir] += uint64(len(p.Payload))
+		if p.TCPFlags&(decode.FlagFIN|decode.FlagRST) != 0 {
+			f.Closing = true
+		}
+	}
+	if len(p.Payload) == 0 {
+		return
+	}
+	switch p.Proto {
+	case decode.ProtoUDP:
+		if extract.IsDNSPort(p.SrcPort) || extract.IsDNSPort(p.DstPort) {
+			w.dnsMessage(p.Payload, "udp")
+		}
+	case decode.ProtoTCP:
+		w.tcp(f, dir)
+	}
+}
+
+// tcp looks at the payload of a TCP segment.
+func (w *worker) tcp(f *flow.Flow, dir int) {
+	p := &w.pkt
+	payload := p.Payload
+	if extract.IsDNSPort(p.SrcPort) || extract.IsDNSPort(p.DstPort) {
+		w.dnsTCP(f, dir)
+		return
+	}
+	if f != nil {
+		// Skip retransmissions: the bytes were looked at already.
+		seq := p.Seq
+		if p.TCPFlags&decode.FlagSYN != 0 {
+			seq++ // TCP Fast Open data follows the SYN's sequence number
+		}
+		end := seq + uint32(len(payload))
+		if f.HaveSeq[dir] && int32(end-f.NextSeq[dir]) <= 0 {
+			return
+		}
+		if !f.HaveSeq[dir] || int32(end-f.NextSeq[dir]) > 0 {
+			f.NextSeq[dir], f.HaveSeq[dir] = end, true
+		}
+		if f.Inspect[dir] == 0 {
+			return
+		}
+		if f.Kind != kindHTTP {
+			f.Inspect[dir]--
+		}
+	}
+	switch {
+	case extract.IsClientHelloStart(payload):
+		w.clientHello(payload)
+	case extract.IsRequestStart(payload):
+		n := 0
+		for len(payload) > 0 && extract.IsRequestStart(payload) && n < 4 {
+			used := w.httpRequest(payload)
+			if f != nil {
+				f.Kind = kindHTTP
+				if f.Inspect[dir] > 0 {
+					f.Inspect[dir]--
+				}
+				if f.Inspect[dir] == 0 && f.Packets[dir] < maxHTTPHeads {
+					f.Inspect[dir] = 1
+				}
+			}
+			if used <= 0 {
+				break
+			}
+			payload = payload[used:]
+			n++
+		}
+	}
+}
+
+// dnsTCP reassembles length-prefixed DNS messages (RFC 1035 §4.2.2; several
+// per segment, or one over several segments) in a bounded buffer.
+func (w *worker) dnsTCP(f *flow.Flow, dir int) {
+	p := &w.pkt
+	payload := p.Payload
+	if f == nil {
+		// No state: read what is whole in this segment.
+		for {
+			m, rest, ok := extract.SplitTCPDNS(payload)
+			if !ok {
+				return
+			}
+			w.dnsMessage(m, "tcp")
+			payload = rest
+		}
+	}
+	f.Kind = kindDNS
+	seq := p.Seq
+	if p.TCPFlags&decode.FlagSYN != 0 {
+		seq++
+	}
+	if f.HaveSeq[dir] {
+		switch d := int32(seq - f.NextSeq[dir]); {
+		case d < 0: // overlap with bytes already taken
+			if int(-d) >= len(payload) {
+				return
+			}
+			payload = payload[-d:]
+		case d > 0: // gap: start again from this segment
+			w.c.DNSTCPGaps++
+			f.Buf[dir] = f.Buf[dir][:0]
+		}
+	}
+	f.NextSeq[dir], f.HaveSeq[dir] = seq+uint32(len(p.Payload)), true
+	buf := append(f.Buf[dir], payload...)
+	for {
+		m, rest, ok := extract.SplitTCPDNS(buf)
+		if !ok {
+			break
+		}
+		w.dnsMessage(m, "tcp")
+		buf = rest
+	}
+	if len(buf) > dnsTCPBuffer {
+		w.c.DNSTCPOversize++
+		buf = buf[:0]
+	}
+	// Keep the unparsed tail at the front of the flow's buffer.
+	f.Buf[dir] = append(f.Buf[dir][:0], buf...)
+}
+
+func (w *worker) dnsMessage(b []byte, transport string) {
+	partial, err := extract.ParseDNS(b, &w.msg)
+	if err != nil {
+		w.c.DNSMalformed++
+		return
+	}
+	w.c.DNSMessages++
+	if partial {
+		w.c.DNSPartial++
+	}
+	m := &w.msg
+	set := w.cfg.Rules()
+	w.hits = w.hits[:0]
+	var matched []alert.Matched
+	matchName := func(name, field string) {
+		n := len(w.hits)
+		w.hits = set.MatchName(name, w.hits)
+		for range w.hits[n:] {
+			matched = append(matched, alert.Matched{Atomic: name, Field: field})
+		}
+	}
+	var q dns.Question
+	var qname string
+	if len(m.Question) > 0 {
+		// Servers answer only the first question; so does the sensor.
+		q = m.Question[0]
+		qname = extract.DNSName(q.Name)
+		matchName(qname, "dns.question.name")
+	}
+	for _, rr := range m.Answer {
+		h := rr.Header()
+		if name := extract.DNSName(h.Name); name != qname {
+			matchName(name, "dns.answers.name")
+		}
+		switch r := rr.(type) {
+		case *dns.CNAME:
+			matchName(extract.DNSName(r.Target), "dns.answers.data")
+		case *dns.A:
+			w.matchAddr(set, r.A, &matched)
+		case *dns.AAAA:
+			w.matchAddr(set, r.AAAA, &matched)
+		}
+	}
+	w.hits, matched = dedupHits(w.hits, matched)
+	if len(w.hits) == 0 && !w.cfg.Inspect {
+		return
+	}
+	p := &w.pkt
+	ev := w.baseEvent("dns", transport)
+	d := &alert.DNS{ID: m.Id}
+	if len(m.Question) > 0 {
+		d.Question = alert.DNSQuestion{Name: qname, Type: typeString(q.Qtype), Class: dns.Class(q.Qclass).String()}
+	}
+	if m.Opcode != 0 {
+		d.OpCode = dns.OpcodeToString[m.Opcode]
+	}
+	client, server := p.Src, netip.AddrPortFrom(p.Dst, p.DstPort)
+	if m.Response {
+		d.Type = "answer"
+		d.ResponseCode = rcodeString(m.Rcode)
+		client, server = p.Dst, netip.AddrPortFrom(p.Src, p.SrcPort)
+		for _, rr := range m.Answer {
+			h := rr.Header()
+			d.Answers = append(d.Answers, alert.DNSAnswer{Name: extract.DNSName(h.Name), Type: typeString(h.Rrtype), Data: extract.DNSRData(rr), TTL: h.Ttl})
+			switch r := rr.(type) {
+			case *dns.A:
+				d.ResolvedIP = append(d.ResolvedIP, r.A.String())
+			case *dns.AAAA:
+				d.ResolvedIP = append(d.ResolvedIP, r.AAAA.String())
+			}
+		}
+	} else {
+		d.Type = "query"
+	}
+	d.HeaderFlags = headerFlags(m)
+	ev.DNS = d
+	if partial {
+		ev.Phonehome = &alert.PhonehomeExt{Partial: true}
+	}
+	w.emit(ev, client, server, matched)
+}
+
+func (w *worker) matchAddr(set *rules.Set, ip net.IP, matched *[]alert.Matched) {
+	a, ok := netip.AddrFromSlice(ip)
+	if !ok {
+		return
+	}
+	a = a.Unmap()
+	n := len(w.hits)
+	w.hits = set.MatchAddr(a, w.hits)
+	for range w.hits[n:] {
+		*matched = append(*matched, alert.Matched{Atomic: a.String(), Field: "dns.resolved_ip"})
+	}
+}
+
+func (w *worker) clientHello(payload []byte) {
+	var err error
+	w.hello.Reset()
+	w.scratch, err = extract.ParseClientHello(payload, w.scratch[:0], &w.hello)
+	switch err {
+	case nil:
+	case extract.ErrIncomplete:
+		w.c.HelloIncomplete++
+		return
+	case extract.ErrNotTLS:
+		return
+	default:
+		w.c.HelloMalformed++
+		return
+	}
+	w.c.ClientHellos++
+	h := &w.hello
+	p := &w.pkt
+	set := w.cfg.Rules()
+	w.hits = w.hits[:0]
+	var matched []alert.Matched
+	w.name = extract.AppendName(w.name[:0], h.SNI)
+	if len(h.SNI) > 0 && !h.ECH {
+		// The outer name of an ECH hello is the public name, not the
+		// destination: it is reported, never matched.
+		w.hits = set.MatchName(bytesString(w.name), w.hits)
+		for range w.hits {
+			matched = append(matched, alert.Matched{Atomic: string(w.name), Field: "tls.client.server_name"})
+		}
+	}
+	w.matchDst(set, &matched)
+	if len(w.hits) == 0 && !w.cfg.Inspect {
+		return
+	}
+	ev := w.baseEvent("tls", "tcp")
+	t := &alert.TLS{Client: alert.TLSClient{ECH: h.ECH, ESNI: h.ESNI, SSLv2: h.SSLv2}}
+	if len(h.SNI) > 0 {
+		t.Client.ServerName = string(w.name)
+	}
+	for proto := range h.ALPNProtocols() {
+		t.Client.ALPN = append(t.Client.ALPN, string(extract.AppendText(nil, proto, 64)))
+	}
+	t.VersionProtocol = "tls"
+	switch {
+	case h.OffersTLS13:
+		t.Version = "1.3"
+	case h.SSLv2:
+		t.VersionProtocol, t.Version = "ssl", "2.0"
+	default:
+		t.Version = tlsVersion(h.Version)
+	}
+	ev.TLS = t
+	w.emit(ev, p.Src, netip.AddrPortFrom(p.Dst, p.DstPort), matched)
+}
+
+// httpRequest reads one request head and returns the bytes it took (0
+// when the head is not complete in this segment).
+func (w *worker) httpRequest(payload []byte) int {
+	w.http.Reset()
+	if extract.ParseHTTPRequest(payload, &w.http) != nil {
+		return 0
+	}
+	w.c.HTTPRequests++
+	r := &w.http
+	p := &w.pkt
+	set := w.cfg.Rules()
+	w.hits = w.hits[:0]
+	var matched []alert.Matched
+	host := hostOnly(r.Host)
+	w.name = extract.AppendName(w.name[:0], host)
+	if len(host) > 0 {
+		w.hits = set.MatchName(bytesString(w.name), w.hits)
+		for range w.hits {
+			matched = append(matched, alert.Matched{Atomic: string(w.name), Field: "url.domain"})
+		}
+	}
+	w.matchDst(set, &matched)
+	if len(w.hits) > 0 || w.cfg.Inspect {
+		ev := w.baseEvent("http", "tcp")
+		ev.HTTP = &alert.HTTP{Request: alert.HTTPRequest{Method: string(extract.AppendText(nil, r.Method, 32))}}
+		if v := r.Version; len(v) > 5 {
+			ev.HTTP.Version = string(extract.AppendText(nil, v[5:], 8))
+		}
+		ev.URL = &alert.URL{Original: string(extract.AppendText(nil, r.Target, 1024))}
+		if r.Host != nil {
+			ev.URL.Domain = string(w.name)
+		}
+		if r.UserAgent != nil {
+			ev.UserAgent = &alert.UserAgent{Original: string(extract.AppendText(nil, r.UserAgent, 512))}
+		}
+		w.emit(ev, p.Src, netip.AddrPortFrom(p.Dst, p.DstPort), matched)
+	}
+	if r.Complete {
+		return r.HeadLen
+	}
+	return 0
+}
+
+// matchDst matches the destination address of a TLS or HTTP contact.
+func (w *worker) matchDst(set *rules.Set, matched *[]alert.Matched) {
+	n := len(w.hits)
+	w.hits = set.MatchAddr(w.pkt.Dst.Unmap(), w.hits)
+	for range w.hits[n:] {
+		*matched = append(*matched, alert.Matched{Atomic: w.pkt.Dst.Unmap().String(), Field: "destination.ip"})
+	}
+	w.hits, *matched = dedupHits(w.hits, *matched)
+}
+
+func (w *worker) baseEvent(proto, transport string) *alert.Event {
+	p := &w.pkt
+	ev := &alert.Event{
+		Timestamp: time.Unix(0, w.now).UTC(),
+		ECS:       alert.ECS{Version: alert.ECSVersion},
+		Event: alert.EventMeta{
+			Kind:     alert.KindEvent,
+			Category: []string{"network"},
+			Type:     []string{"protocol"},
+			Dataset:  "phonehome." + proto,
+			Module:   "phonehome",
+		},
+		Network:     alert.Network{Protocol: proto, Transport: transport, Type: "ipv4"},
+		Source:      alert.Endpoint{IP: p.Src.Unmap().String(), Port: p.SrcPort},
+		Destination: alert.Endpoint{IP: p.Dst.Unmap().String(), Port: p.DstPort},
+		Observer:    w.cfg.Observer,
+	}
+	if p.Src.Is6() && !p.Src.Is4In6() {
+		ev.Network.Type = "ipv6"
+	}
+	if p.HasMAC {
+		ev.Source.MAC = formatMAC(p.SrcMAC)
+	}
+	return ev
+}
+
+func (w *worker) emit(ev *alert.Event, client netip.Addr, server netip.AddrPort, matched []alert.Matched) {
+	w.c.Observations++
+	w.c.Hits += uint64(len(w.hits))
+	o := &observation{event: ev, client: client.Unmap(), server: server, matched: matched}
+	if len(w.hits) > 0 {
+		o.hits = append([]rules.Hit(nil), w.hits...)
+		if w.cfg.Inspect {
+			ev.Rule = ruleObject(o.hits[0])
+			en := make([]alert.Enrichment, len(o.hits))
+			for i, h := range o.hits {
+				en[i] = enrichment(h, matched[i])
+			}
+			ev.Threat = &alert.Threat{Enrichments: en}
+		}
+	}
+	if client == w.pkt.Src && w.pkt.HasMAC {
+		o.clientMAC = ev.Source.MAC
+	}
+	w.out <- o
+}
+
+// dedupHits keeps one hit per rule (the first), with its matched entry.
+func dedupHits(hits []rules.Hit, matched []alert.Matched) ([]rules.Hit, []alert.Matched) {
+	if len(hits) < 2 {
+		return hits, matched
+	}
+	out, outM := hits[:0], matched[:0]
+next:
+	for i, h := range hits {
+		for _, o := range out {
+			if o.Rule == h.Rule {
+				continue next
+			}
+		}
+		out = append(out, h)
+		outM = append(outM, matched[i])
+	}
+	return out, outM
+}
+
+// bytesString views b as a string for a map look-up that does not keep
+// it: no copy on the per-packet path.
+func bytesString(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
+}
+
+// hostOnly strips the port and IPv6 brackets from a Host header value.
+func hostOnly(h []byte) []byte {
+	if len(h) > 0 && h[0] == '[' {
+		for i := 1; i < len(h); i++ {
+			if h[i] == ']' {
+				return h[1:i]
+			}
+		}
+		return h
+	}
+	for i := len(h) - 1; i >= 0; i-- {
+		switch c := h[i]; {
+		case c == ':':
+			return h[:i]
+		case c < '0' || c > '9':
+			return h
+		}
+	}
+	return h
+}
+
+func typeString(t uint16) string {
+	if s, ok := dns.TypeToString[t]; ok {
+		return s
+	}
+	return "TYPE" + strconv.Itoa(int(t))
+}
+
+func rcodeString(r int) string {
+	if s, ok := dns.RcodeToString[r]; ok {
+		return s
+	}
+	return "RCODE" + strconv.Itoa(r)
+}
+
+func headerFlags(m *dns.Msg) []string {
+	var f []string
+	if m.Authoritative {
+		f = append(f, "AA")
+	}
+	if m.Truncated {
+		f = append(f, "TC")
+	}
+	if m.RecursionDesired {
+		f = append(f, "RD")
+	}
+	if m.RecursionAvailable {
+		f = append(f, "RA")
+	}
+	if m.AuthenticatedData {
+		f = append(f, "AD")
+	}
+	if m.CheckingDisabled {
+		f = append(f, "CD")
+	}
+	return f
+}
+
+func tlsVersion(v uint16) string {
+	switch v {
+	case 0x0300:
+		return "3.0"
+	case 0x0301:
+		return "1.0"
+	case 0x0302:
+		return "1.1"
+	case 0x0303:
+		return "1.2"
+	case 0x0304:
+		return "1.3"
+	}
+	return strconv.Itoa(int(v >> 8)) + "." + strconv.Itoa(int(v&0xff))
+}
+
+// formatMAC writes a MAC address the way ECS asks: upper-case, hyphens.
+func formatMAC(m [6]byte) string {
+	const hexd = "0123456789ABCDEF"
+	var b [17]byte
+	for i, c := range m {
+		if i > 0 {
+			b[i*3-1] = '-'
+		}
+		b[i*3] = hexd[c>>4]
+		b[i*3+1] = hexd[c&0xf]
+	}
+	return string(b[:])
+}

@@ -1,0 +1,306 @@
+// Command phonehome is a passive network sensor that finds the hosts still
+// talking to a banned security vendor's infrastructure (Kaspersky by
+// default) in DNS, TLS ClientHello and plain-HTTP traffic.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+
+	"github.com/phonehome-sensor/phonehome/rules"
+	"github.com/phonehome-sensor/phonehome/sensor/internal/alert"
+	"github.com/phonehome-sensor/phonehome/sensor/internal/capture"
+	"github.com/phonehome-sensor/phonehome/sensor/internal/flow"
+	"github.com/phonehome-sensor/phonehome/sensor/internal/inventory"
+	"github.com/phonehome-sensor/phonehome/sensor/internal/pipeline"
+)
+
+// Exit codes (DESIGN.md): 0 success, 1 runtime failure, 2 bad usage,
+// config, rules or input.
+const (
+	exitOK      = 0
+	exitFailure = 1
+	exitUsage   = 2
+)
+
+// version is set by the build (-ldflags "-X main.version=…").
+var version = ""
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// usageError marks errors that exit with status 2.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func usage(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
+
+// args holds every flag; flags are defined only here.
+type args struct {
+	files        []string
+	alertsOut    string
+	outputs      []string
+	workers      int
+	homeNets     []string
+	ruleFiles    []string
+	noBuiltin    bool
+	dedupWindow  time.Duration
+	observerName string
+	flowMax      int
+	summaryHosts int
+	logLevel     string
+	testInputs   []string
+	testJSON     bool
+}
+
+func run(argv []string, stdout, stderr io.Writer) int {
+	var a args
+	app := kingpin.New("phonehome", "Passive network sensor: finds hosts that still phone home to a banned vendor's infrastructure.")
+	app.UsageWriter(stderr)
+	app.ErrorWriter(stderr)
+	exited := -1
+	app.Terminate(func(code int) {
+		if exited < 0 {
+			exited = code
+		}
+	})
+	app.HelpFlag.Short('h')
+	app.Flag("log.level", "Log level: debug, info, warn, error.").Default("info").EnumVar(&a.logLevel, "debug", "info", "warn", "error")
+
+	addCommon := func(c *kingpin.CmdClause) {
+		c.Flag("read", "Capture file to read (pcap or pcapng); repeatable, read in order.").Short('r').Required().ExistingFilesVar(&a.files)
+		c.Flag("workers", "Worker goroutines; packets are sharded by a symmetric flow hash.").Default("1").IntVar(&a.workers)
+		c.Flag("rules", "Rules file (YAML profile); repeatable. Built-in profiles stay on unless --rules.no-builtin.").StringsVar(&a.ruleFiles)
+		c.Flag("rules.no-builtin", "Do not load the built-in profiles.").BoolVar(&a.noBuiltin)
+		c.Flag("home-net", "Network whose hosts are inventoried (CIDR); repeatable. Default: RFC 1918, RFC 6598, link-local, ULA.").StringsVar(&a.homeNets)
+		c.Flag("flow.max", "Flow table capacity (all workers together).").Default("262144").IntVar(&a.flowMax)
+		c.Flag("observer.name", "Sensor name in events (observer.hostname). Default: the host name.").StringVar(&a.observerName)
+	}
+	runCmd := app.Command("run", "Read captures, match, write alerts, keep the inventory, print a summary.")
+	addCommon(runCmd)
+	runCmd.Flag("alerts.out", "Write alert events (ECS JSON lines) to this file; shorthand for --output ecs:PATH.").StringVar(&a.alertsOut)
+	runCmd.Flag("output", "Alert output: ecs:PATH or ecs:- (stdout); repeatable. Default ecs:-.").StringsVar(&a.outputs)
+	runCmd.Flag("alert.dedup-window", "One alert per host × rule per window of packet time.").Default("24h").DurationVar(&a.dedupWindow)
+	runCmd.Flag("summary.hosts", "Hosts listed in the summary on stderr.").Default("20").IntVar(&a.summaryHosts)
+
+	inspectCmd := app.Command("inspect", "Print every observation (DNS message, ClientHello, HTTP request) as one ECS JSON line.")
+	addCommon(inspectCmd)
+
+	rulesCmd := app.Command("rules", "Rules: check, list, test.")
+	rulesCheck := rulesCmd.Command("check", "Check rules files (and the built-in profiles).")
+	rulesCheck.Arg("file", "Rules files.").StringsVar(&a.ruleFiles)
+	rulesList := rulesCmd.Command("list", "List the rules in force.")
+	rulesList.Flag("rules", "Rules file; repeatable.").StringsVar(&a.ruleFiles)
+	rulesList.Flag("rules.no-builtin", "Do not load the built-in profiles.").BoolVar(&a.noBuiltin)
+	rulesTest := rulesCmd.Command("test", "Show which rules a name or an address matches.")
+	rulesTest.Flag("rules", "Rules file; repeatable.").StringsVar(&a.ruleFiles)
+	rulesTest.Flag("rules.no-builtin", "Do not load the built-in profiles.").BoolVar(&a.noBuiltin)
+	rulesTest.Flag("json", "Print JSON.").BoolVar(&a.testJSON)
+	rulesTest.Arg("input", "Names or addresses.").Required().StringsVar(&a.testInputs)
+
+	versionCmd := app.Command("version", "Print the version.")
+
+	cmd, err := app.Parse(argv)
+	if exited >= 0 {
+		return exited
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "phonehome: %v (try --help)\n", err)
+		return exitUsage
+	}
+	log := newLogger(stderr, a.logLevel)
+	switch cmd {
+	case versionCmd.FullCommand():
+		fmt.Fprintf(stdout, "phonehome %s\n", buildVersion())
+		return exitOK
+	case rulesCheck.FullCommand():
+		err = rulesCheckCmd(&a, stdout)
+	case rulesList.FullCommand():
+		err = rulesListCmd(&a, stdout)
+	case rulesTest.FullCommand():
+		err = rulesTestCmd(&a, stdout)
+	case runCmd.FullCommand():
+		err = runSensor(&a, false, stdout, stderr, log)
+	case inspectCmd.FullCommand():
+		err = runSensor(&a, true, stdout, stderr, log)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "phonehome: %v\n", err)
+		var u usageError
+		if errors.As(err, &u) {
+			return exitUsage
+		}
+		return exitFailure
+	}
+	return exitOK
+}
+
+func newLogger(w io.Writer, level string) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(level))
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+func buildVersion() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "(devel)"
+}
+
+func loadRules(a *args) (*rules.Set, error) {
+	set, err := rules.Load(a.ruleFiles, !a.noBuiltin)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	return set, nil
+}
+
+func parseHomeNets(in []string) ([]netip.Prefix, error) {
+	if len(in) == 0 {
+		return nil, nil
+	}
+	out := make([]netip.Prefix, 0, len(in))
+	for _, s := range in {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			if a, aerr := netip.ParseAddr(s); aerr == nil {
+				p = netip.PrefixFrom(a, a.BitLen())
+			} else {
+				return nil, usage("--home-net %q: %v", s, err)
+			}
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
+}
+
+// openOutputs returns the sink for alert events. Only ECS files and stdout
+// exist so far; other SPECs are refused by name.
+func openOutputs(a *args, stdout io.Writer) (*alert.Writer, func() error, error) {
+	specs := a.outputs
+	if a.alertsOut != "" {
+		specs = append(specs, "ecs:"+a.alertsOut)
+	}
+	if len(specs) == 0 {
+		specs = []string{"ecs:-"}
+	}
+	if len(specs) > 1 {
+		return nil, nil, usage("--output: one output at a time for now (got %d)", len(specs))
+	}
+	spec := specs[0]
+	if len(spec) < 4 || spec[:4] != "ecs:" {
+		return nil, nil, usage("--output %q: only ecs:PATH and ecs:- are supported", spec)
+	}
+	path := spec[4:]
+	if path == "-" || path == "" {
+		return alert.NewWriter(stdout), func() error { return nil }, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, nil, usage("--output: %v", err)
+	}
+	return alert.NewWriter(f), f.Close, nil
+}
+
+func runSensor(a *args, inspect bool, stdout, stderr io.Writer, log *slog.Logger) error {
+	st, inv, err := sense(a, inspect, stdout, log)
+	if st != nil && !inspect {
+		printSummary(stderr, a, st, inv)
+	}
+	if st != nil {
+		for _, warn := range st.Warnings {
+			fmt.Fprintf(stderr, "phonehome: warning: %s\n", warn)
+		}
+	}
+	return err
+}
+
+// sense runs the pipeline over the capture files and returns what it saw.
+func sense(a *args, inspect bool, stdout io.Writer, log *slog.Logger) (*pipeline.Stats, *inventory.Inventory, error) {
+	set, err := loadRules(a)
+	if err != nil {
+		return nil, nil, err
+	}
+	homeNets, err := parseHomeNets(a.homeNets)
+	if err != nil {
+		return nil, nil, err
+	}
+	if a.workers < 1 || a.workers > 1024 {
+		return nil, nil, usage("--workers %d: must be between 1 and 1024", a.workers)
+	}
+	// Open every file first: a bad file is a usage error before any output.
+	var sources []capture.Source
+	defer func() {
+		for _, s := range sources {
+			s.Close()
+		}
+	}()
+	for _, name := range a.files {
+		f, err := capture.OpenFile(name)
+		if err != nil {
+			return nil, nil, usageError{err}
+		}
+		sources = append(sources, f)
+	}
+	if inspect {
+		a.outputs, a.alertsOut = nil, ""
+	}
+	w, closeOut, err := openOutputs(a, stdout)
+	if err != nil {
+		return nil, nil, err
+	}
+	observer := alert.Observer{Hostname: a.observerName, Type: "sensor", Product: "phonehome", Version: buildVersion()}
+	if observer.Hostname == "" {
+		observer.Hostname, _ = os.Hostname()
+	}
+	inv := inventory.New(inventory.Config{HomeNets: homeNets, DedupWindow: a.dedupWindow})
+	var writeErr error
+	cfg := pipeline.Config{
+		Workers:   a.workers,
+		Inspect:   inspect,
+		Flow:      flow.Config{MaxFlows: max(a.flowMax/a.workers, 1)},
+		Rules:     func() *rules.Set { return set },
+		Inventory: inv,
+		Observer:  observer,
+		Log:       log,
+		Emit: func(e *alert.Event) {
+			if err := w.Write(e); err != nil && writeErr == nil {
+				writeErr = err
+			}
+		},
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	st, runErr := pipeline.Run(ctx, sources, cfg)
+	if err := w.Flush(); err != nil && writeErr == nil {
+		writeErr = err
+	}
+	if err := closeOut(); err != nil && writeErr == nil {
+		writeErr = err
+	}
+	if writeErr != nil {
+		return st, inv, fmt.Errorf("writing events: %w", writeErr)
+	}
+	if runErr != nil && !errors.Is(runErr, context.Canceled) {
+		return st, inv, runErr
+	}
+	return st, inv, nil
+}

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/phonehome-sensor/phonehome/sensor/internal/decode"
+	"github.com/phonehome-sensor/phonehome/sensor/internal/inventory"
+	"github.com/phonehome-sensor/phonehome/sensor/internal/pipeline"
+)
+
+// printSummary writes the one-screen summary of a run to w (stderr).
+func printSummary(w io.Writer, a *args, st *pipeline.Stats, inv *inventory.Inventory) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	p := func(format string, v ...any) { fmt.Fprintf(tw, format+"\n", v...) }
+	p("phonehome summary\t")
+	p("  files\t%d read in %s", len(a.files), st.Elapsed.Round(time.Millisecond))
+	if !st.First.IsZero() {
+		p("  packet time\t%s → %s", st.First.Format(time.RFC3339), st.Last.Format(time.RFC3339))
+	}
+	p("  packets\t%d (%s)", st.Packets, humanBytes(st.Bytes))
+	d := &st.Decode
+	p("  decoded\t%d TCP/UDP, %d IP fragments, %d other IP, %d not IP, %d unknown link type", d.Decoded, d.Fragments, d.NotTCPUDP, d.NotIP, d.UnknownLink)
+	p("  decode errors\t%s", decodeErrors(d))
+	p("  flows\t%d created, peak %d, %d refused (table full)", st.Flows.Created, st.Flows.Peak, st.Flows.Refused)
+	p("  DNS messages\t%d (%d malformed, %d partial)", st.DNSMessages, st.DNSMalformed, st.DNSPartial)
+	p("  ClientHellos\t%d (%d spanning segments: not reassembled yet, %d malformed)", st.ClientHellos, st.HelloIncomplete, st.HelloMalformed)
+	p("  HTTP requests\t%d", st.HTTPRequests)
+	is := inv.Stats()
+	p("  matches\t%d contacts, %d alerts (%d repeats suppressed)", is.Contacts, st.Alerts, is.Suppressed)
+	if is.ExternalClients > 0 {
+		p("  outside home nets\t%d contacts from clients outside --home-net (alerted, not inventoried)", is.ExternalClients)
+	}
+	hosts := inv.Hosts()
+	p("  hosts\t%d phoning home", len(hosts))
+	if st.QueueDrops > 0 {
+		p("  queue drops\t%d", st.QueueDrops)
+	}
+	tw.Flush()
+	if len(hosts) == 0 {
+		return
+	}
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "HOST\tMAC\tFIRST SEEN\tLAST SEEN\tCONTACTS\tCATEGORIES\tNAMES")
+	for i, h := range hosts {
+		if i == a.summaryHosts {
+			fmt.Fprintf(tw, "… and %d more hosts\t\t\t\t\t\t\n", len(hosts)-i)
+			break
+		}
+		cats := make([]string, 0, len(h.Categories))
+		for _, c := range h.SortedCategories() {
+			cats = append(cats, string(c))
+		}
+		names := h.Names
+		more := ""
+		if len(names) > 3 {
+			more = fmt.Sprintf(" +%d", len(names)-3)
+			names = names[:3]
+		}
+		mac := h.MAC
+		if mac == "" {
+			mac = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s%s\n", h.IP, mac, h.FirstSeen.Format(time.RFC3339), h.LastSeen.Format(time.RFC3339),
+			h.Contacts, strings.Join(cats, ","), strings.Join(names, ","), more)
+	}
+	tw.Flush()
+}
+
+func decodeErrors(d *decode.Stats) string {
+	if d.ErrorCount() == 0 {
+		return "none"
+	}
+	var parts []string
+	for i, n := range d.Errors {
+		if n > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", decode.LayerName(i), n))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+func humanBytes(n uint64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
