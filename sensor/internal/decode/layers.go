@@ -12,7 +12,7 @@ import (
 // they cannot sit in a DecodingLayerParser. Each is a few bytes of header.
 
 var (
-	layerTypePPP = gopacket.RegisterLayerType(1901, gopacket.LayerTypeMetadata{Name: "phonehome-PPP"})
+	layerTypePPP   = gopacket.RegisterLayerType(1901, gopacket.LayerTypeMetadata{Name: "phonehome-PPP"})
 	layerTypeCHDLC = gopacket.RegisterLayerType(1902, gopacket.LayerTypeMetadata{Name: "phonehome-CHDLC"})
 	layerTypeNFLOG = gopacket.RegisterLayerType(1903, gopacket.LayerTypeMetadata{Name: "phonehome-NFLOG"})
 )

@@ -42,19 +42,19 @@ const (
 
 // Flow is the state of one flow. Fields are the worker's to use.
 type Flow struct {
-	Key        Key
-	ClientIsA  bool
-	First      int64 // packet time, Unix nanoseconds
-	Last       int64
-	Packets    [2]uint64 // by direction
-	Bytes      [2]uint64 // payload bytes by direction
-	Closing    bool      // FIN or RST seen
-	Inspect    [2]uint8  // payload segments still to look at, by direction
-	Kind       uint8     // what the worker learned the flow carries; worker-defined
-	NextSeq    [2]uint32 // next expected TCP sequence number, by direction
-	HaveSeq    [2]bool
-	Buf        [2][]byte // stream buffers (DNS over TCP), by direction; bounded by the worker
-	live       bool
+	Key       Key
+	ClientIsA bool
+	First     int64 // packet time, Unix nanoseconds
+	Last      int64
+	Packets   [2]uint64 // by direction
+	Bytes     [2]uint64 // payload bytes by direction
+	Closing   bool      // FIN or RST seen
+	Inspect   [2]uint8  // payload segments still to look at, by direction
+	Kind      uint8     // what the worker learned the flow carries; worker-defined
+	NextSeq   [2]uint32 // next expected TCP sequence number, by direction
+	HaveSeq   [2]bool
+	Buf       [2][]byte // stream buffers (DNS over TCP), by direction; bounded by the worker
+	live      bool
 }
 
 // Direction returns FromClient or FromServer for a packet whose source is

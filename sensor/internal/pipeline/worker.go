@@ -578,7 +578,7 @@ func tlsVersion(v uint16) string {
 	case 0x0304:
 		return "1.3"
 	}
-	return strconv.Itoa(int(v >> 8)) + "." + strconv.Itoa(int(v&0xff))
+	return strconv.Itoa(int(v>>8)) + "." + strconv.Itoa(int(v&0xff))
 }
 
 // formatMAC writes a MAC address the way ECS asks: upper-case, hyphens.
