@@ -38,7 +38,6 @@ type File struct {
 	f       *os.File
 	pcap    *pcapgo.Reader
 	ng      *pcapgo.NgReader
-	ngLinks []layers.LinkType
 	packets uint64
 }
 

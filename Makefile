@@ -1,0 +1,54 @@
+# phonehome — see README.md. `make run` and `make test` are the two commands
+# a newcomer needs.
+
+GO        ?= go
+BIN       := bin/phonehome
+DEMO      := sensor/testdata/demo.pcap
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+LDFLAGS   := -s -w -X main.version=$(VERSION)
+# Debian packages the tests need (none yet; later issues add Prometheus,
+# Alertmanager, PostgreSQL, rsyslog). Installed only when missing.
+DEB_PACKAGES ?=
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+.PHONY: all build run test deps vet lint fmt fuzz clean demo
+
+all: build
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./sensor
+
+# Run the sensor on built-in defaults over the capture shipped in the repo:
+# alerts (ECS JSON lines) on stdout, the summary and host list on stderr.
+run: build
+	./$(BIN) run -r $(DEMO)
+
+deps:
+	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; fi
+	$(GO) mod download
+
+vet:
+	@out=$$(gofmt -l sensor rules geo metrics 2>/dev/null); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+lint: vet
+	$(GO) run $(STATICCHECK) ./...
+
+test: deps lint
+	$(GO) test -count=1 ./...
+
+# Short runs of every fuzz target (go test allows one target per run).
+fuzz:
+	@for pkg in ./sensor/internal/extract ./rules; do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep ^Fuzz); do \
+	    $(GO) test $$pkg -run '^$$' -fuzz "^$$f$$" -fuzztime 20s || exit 1; \
+	  done; \
+	done
+
+# Regenerate the demo capture (see sensor/testdata/README.md).
+demo:
+	$(GO) run ./sensor/internal/testcap/gendemo -o $(DEMO)
+
+clean:
+	rm -rf bin
