@@ -16,7 +16,7 @@ import (
 func printSummary(w io.Writer, a *args, st *pipeline.Stats, inv *inventory.Inventory) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	p := func(format string, v ...any) { fmt.Fprintf(tw, format+"\n", v...) }
-	p("phonehome summary\t")
+	fmt.Fprintln(tw, "phonehome summary")
 	p("  files\t%d read in %s", len(a.files), st.Elapsed.Round(time.Millisecond))
 	if !st.First.IsZero() {
 		p("  packet time\t%s → %s", st.First.Format(time.RFC3339), st.Last.Format(time.RFC3339))
