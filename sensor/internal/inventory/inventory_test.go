@@ -28,10 +28,10 @@ func TestDedupOneAlertPerHostRuleWindow(t *testing.T) {
 		want bool
 	}{
 		{contact("10.0.0.1", t0, update, "dnl-01.geo.kaspersky.com"), true},
-		{contact("10.0.0.1", t0.Add(time.Hour), update, "dnl-02.geo.kaspersky.com"), false}, // same host, rule, day
-		{contact("10.0.0.1", t0.Add(time.Hour), ksn, "ksn-url-geo.kaspersky-labs.com"), true},  // other rule
-		{contact("10.0.0.2", t0.Add(time.Hour), update, "dnl-01.geo.kaspersky.com"), true},     // other host
-		{contact("10.0.0.1", t0.Add(24*time.Hour), update, "dnl-01.geo.kaspersky.com"), true},  // next day
+		{contact("10.0.0.1", t0.Add(time.Hour), update, "dnl-02.geo.kaspersky.com"), false},   // same host, rule, day
+		{contact("10.0.0.1", t0.Add(time.Hour), ksn, "ksn-url-geo.kaspersky-labs.com"), true}, // other rule
+		{contact("10.0.0.2", t0.Add(time.Hour), update, "dnl-01.geo.kaspersky.com"), true},    // other host
+		{contact("10.0.0.1", t0.Add(24*time.Hour), update, "dnl-01.geo.kaspersky.com"), true}, // next day
 		{contact("10.0.0.1", t0.Add(25*time.Hour), update, "dnl-01.geo.kaspersky.com"), false},
 	}
 	for i, s := range steps {
