@@ -1,0 +1,133 @@
+package pipeline
+
+import (
+	"bytes"
+	"testing"
+	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
+
+	"github.com/phonehome-sensor/phonehome/rules"
+	"github.com/phonehome-sensor/phonehome/sensor/internal/alert"
+	"github.com/phonehome-sensor/phonehome/sensor/internal/inventory"
+	"github.com/phonehome-sensor/phonehome/sensor/internal/testcap"
+)
+
+// frames builds a capture with testcap and returns its frames.
+func frames(t testing.TB, build func(w *testcap.Writer) error) [][]byte {
+	t.Helper()
+	var buf bytes.Buffer
+	w, err := testcap.NewWriter(&buf, time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := build(w); err != nil {
+		t.Fatal(err)
+	}
+	r, err := pcapgo.NewReader(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out [][]byte
+	for {
+		data, _, err := r.ReadPacketData()
+		if err != nil {
+			break
+		}
+		out = append(out, data)
+	}
+	return out
+}
+
+func newTestWorker(t testing.TB, inspect bool) (*worker, chan *observation) {
+	t.Helper()
+	set, err := rules.Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	obs := make(chan *observation, 1<<16)
+	cfg := &Config{Rules: func() *rules.Set { return set }, Inspect: inspect, Inventory: inventory.New(inventory.Config{}), Emit: func(*alert.Event) {}}
+	return newWorker(cfg, obs), obs
+}
+
+var (
+	client   = testcap.NewHost("10.1.0.5", 0)
+	resolver = testcap.NewHost("10.1.0.53", 0)
+	web      = testcap.NewHost("192.0.2.80", 0)
+)
+
+// TestRetransmissionOnce: a retransmitted request segment is one
+// observation, not two.
+func TestRetransmissionOnce(t *testing.T) {
+	fs := frames(t, func(w *testcap.Writer) error {
+		return w.TCPSession(client, web, 0, 80, [][]byte{testcap.HTTPRequest("GET", "dnl-02.geo.kaspersky.com", "/", "t")}, nil)
+	})
+	w, obs := newTestWorker(t, false)
+	ts := time.Now().UnixNano()
+	for _, f := range fs {
+		w.packet(layers.LinkTypeEthernet, f, ts)
+	}
+	// Replay the data segment (a retransmission).
+	for _, f := range fs {
+		p := gopacket.NewPacket(f, layers.LayerTypeEthernet, gopacket.Default)
+		if tcp, ok := p.Layer(layers.LayerTypeTCP).(*layers.TCP); ok && len(tcp.Payload) > 0 && tcp.DstPort == 80 {
+			w.packet(layers.LinkTypeEthernet, f, ts)
+		}
+	}
+	if n := len(obs); n != 1 {
+		t.Errorf("%d observations, want 1 (retransmission counted twice?)", n)
+	}
+	if w.c.HTTPRequests != 1 {
+		t.Errorf("HTTP requests %d", w.c.HTTPRequests)
+	}
+}
+
+func benchFrames(b *testing.B) (miss []byte, query []byte) {
+	fs := frames(b, func(w *testcap.Writer) error {
+		payload := bytes.Repeat([]byte{0x17, 3, 3, 0, 0x40}, 240) // TLS application data
+		if err := w.TCPSession(client, web, 40000, 443, [][]byte{payload}, nil); err != nil {
+			return err
+		}
+		q := testcap.Query("www.example.org", 1, 9)
+		return w.DNS(client, resolver, q, nil)
+	})
+	for _, f := range fs {
+		p := gopacket.NewPacket(f, layers.LayerTypeEthernet, gopacket.Default)
+		if tcp, ok := p.Layer(layers.LayerTypeTCP).(*layers.TCP); ok && len(tcp.Payload) > 1000 {
+			miss = f
+		}
+		if _, ok := p.Layer(layers.LayerTypeUDP).(*layers.UDP); ok {
+			query = f
+		}
+	}
+	if miss == nil || query == nil {
+		b.Fatal("frames not found")
+	}
+	return miss, query
+}
+
+// BenchmarkPacketMiss: a TCP data packet of a flow that matches nothing,
+// past its first segments (the common case on a tap).
+func BenchmarkPacketMiss(b *testing.B) {
+	miss, _ := benchFrames(b)
+	w, _ := newTestWorker(b, false)
+	ts := time.Now().UnixNano()
+	b.ReportAllocs()
+	b.SetBytes(int64(len(miss)))
+	for b.Loop() {
+		w.packet(layers.LinkTypeEthernet, miss, ts)
+	}
+}
+
+// BenchmarkPacketDNSQuery: a DNS query for a name that matches nothing.
+func BenchmarkPacketDNSQuery(b *testing.B) {
+	_, query := benchFrames(b)
+	w, _ := newTestWorker(b, false)
+	ts := time.Now().UnixNano()
+	b.ReportAllocs()
+	for b.Loop() {
+		w.packet(layers.LinkTypeEthernet, query, ts)
+	}
+}
