@@ -1,0 +1,337 @@
+package rules
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// invalidFiles maps each testdata/invalid-*.yaml to the exact error Parse
+// must return for it (file:line:col per problem, sorted by position).
+var invalidFiles = map[string]string{
+	"invalid-alias.yaml": `
+testdata/invalid-alias.yaml:8:9: YAML aliases (*src) are not supported`,
+	"invalid-cidrs.yaml": `
+testdata/invalid-cidrs.yaml:19:11: rule "cidrs": cidr "77.74.176.1/21": host bits set; did you mean "77.74.176.0/21"?
+testdata/invalid-cidrs.yaml:20:11: rule "cidrs": cidr "2a03:2480::1/33": host bits set; did you mean "2a03:2480::/33"?
+testdata/invalid-cidrs.yaml:21:11: rule "cidrs": cidr "2A03:2480::/33": not in canonical form; write "2a03:2480::/33"
+testdata/invalid-cidrs.yaml:22:11: rule "cidrs": cidr "77.74.176.0": not an address prefix like 192.0.2.0/24 or 2001:db8::/32
+testdata/invalid-cidrs.yaml:23:11: rule "cidrs": cidr "0.0.0.0/0": matches every address
+testdata/invalid-cidrs.yaml:24:11: rule "cidrs": cidr "::ffff:77.74.176.0/117": IPv4-mapped prefix; write the IPv4 prefix
+testdata/invalid-cidrs.yaml:25:11: rule "cidrs": cidr "77.74.176.0/33": not an address prefix like 192.0.2.0/24 or 2001:db8::/32`,
+	"invalid-domains.yaml": `
+testdata/invalid-domains.yaml:19:11: rule "kaspersky-update": domain "Upd.kaspersky.com": must be lower-case
+testdata/invalid-domains.yaml:20:11: rule "kaspersky-update": domain ".geo.kaspersky.com": must not start with a dot
+testdata/invalid-domains.yaml:21:11: rule "kaspersky-update": domain "geo.kaspersky.com.": must not end with a dot
+testdata/invalid-domains.yaml:22:11: rule "kaspersky-update": domain "*.kaspersky.com": must not contain '*' (use patterns for wildcards)
+testdata/invalid-domains.yaml:23:11: rule "kaspersky-update": domain "com": must have at least two labels
+testdata/invalid-domains.yaml:24:11: rule "kaspersky-update": domain "kas_persky.com": invalid character '_' in label "kas_persky"
+testdata/invalid-domains.yaml:25:11: rule "kaspersky-update": domain "-kaspersky.com": label "-kaspersky" must not start or end with '-'
+testdata/invalid-domains.yaml:26:11: rule "kaspersky-update": domain "1.2.3.4": looks like an address; use cidrs
+testdata/invalid-domains.yaml:27:11: rule "kaspersky-update": domain "a..kaspersky.com": empty label`,
+	"invalid-duplicates.yaml": `
+testdata/invalid-duplicates.yaml:8:5: profile: duplicate source "K1" (first at line 7)
+testdata/invalid-duplicates.yaml:28:32: rule "second": domain "upd.kaspersky.com" is listed twice in this profile (first at line 17, rule "first")
+testdata/invalid-duplicates.yaml:28:51: rule "second": domain "kaspersky.com" is listed twice in this profile (first at line 28)
+testdata/invalid-duplicates.yaml:30:15: rule "second": cidr "77.74.176.0/21" is listed twice in this profile (first at line 19, rule "first")
+testdata/invalid-duplicates.yaml:31:15: rule "second": port "13000/tcp" is listed twice in this profile (first at line 20, rule "first")
+testdata/invalid-duplicates.yaml:32:9: rule "first": duplicate rule id (first at line 10)`,
+	"invalid-empty.yaml": `
+testdata/invalid-empty.yaml: empty file; want a mapping with keys profile and rules`,
+	"invalid-enums.yaml": `
+testdata/invalid-enums.yaml:11:15: rule "enums": category "updates" is unknown; want one of update, ksn-telemetry, activation, certificate, management, portal, brand, network
+testdata/invalid-enums.yaml:12:15: rule "enums": severity "High" is unknown; want one of info, low, medium, high, critical
+testdata/invalid-enums.yaml:13:17: rule "enums": confidence "official-ish" is unknown; want one of official, community, unverified
+testdata/invalid-enums.yaml:14:19: rule "enums": source "K9" is not defined in profile sources
+testdata/invalid-enums.yaml:14:23: rule "enums": source "K1" is listed twice`,
+	"invalid-keys.yaml": `
+testdata/invalid-keys.yaml:6:3: unknown key "homepage" in profile; want one of id, name, version, last_reviewed, description, sources
+testdata/invalid-keys.yaml:8:76: profile: source "K1": unknown key "note" in source; want one of title, url
+testdata/invalid-keys.yaml:16:5: rule "keys": unknown key "enabled" in rule; want one of id, name, category, severity, confidence, sources, note, match
+testdata/invalid-keys.yaml:18:7: rule "keys": unknown key "domain" in match; want one of domains, names, patterns, cidrs, ports
+testdata/invalid-keys.yaml:19:7: rule "keys": match key "asn" is reserved for a later version of the format and not supported yet
+testdata/invalid-keys.yaml:20:7: rule "keys": match key "all" is reserved for a later version of the format and not supported yet
+testdata/invalid-keys.yaml:23:7: rule "keys": duplicate key "domains" (first at line 22)
+testdata/invalid-keys.yaml:24:1: unknown key "extra" in the file; want one of profile, rules`,
+	"invalid-missing.yaml": `
+testdata/invalid-missing.yaml:2:3: missing required key "id" in profile
+testdata/invalid-missing.yaml:2:3: missing required key "version" in profile
+testdata/invalid-missing.yaml:2:3: missing required key "last_reviewed" in profile
+testdata/invalid-missing.yaml:4:9: profile: source "K1": missing required key "url" in source
+testdata/invalid-missing.yaml:6:5: rule "missing": missing required key "name" in rule
+testdata/invalid-missing.yaml:6:5: rule "missing": missing required key "category" in rule
+testdata/invalid-missing.yaml:6:5: rule "missing": missing required key "severity" in rule
+testdata/invalid-missing.yaml:6:5: rule "missing": missing required key "confidence" in rule
+testdata/invalid-missing.yaml:6:5: rule "missing": missing required key "sources" in rule
+testdata/invalid-missing.yaml:7:12: rule "missing": match must list at least one indicator
+testdata/invalid-missing.yaml:8:5: rule #2: missing required key "id" in rule`,
+	"invalid-names.yaml": `
+testdata/invalid-names.yaml:17:40: rule "names": name "cm.k.kaspersky-labs.com ": invalid character ' ' in label "com "
+testdata/invalid-names.yaml:17:68: rule "names": name "münchen.de": invalid character 'ü' in label "münchen"
+testdata/invalid-names.yaml:17:82: rule "names": name "": must not be empty`,
+	"invalid-not-mapping.yaml": `
+testdata/invalid-not-mapping.yaml:1:1: the file must be a mapping, got a list`,
+	"invalid-patterns.yaml": `
+testdata/invalid-patterns.yaml:19:11: rule "patterns": pattern "ksn.kaspersky-labs.com": must contain one '*' (use names for exact names)
+testdata/invalid-patterns.yaml:20:11: rule "patterns": pattern "ksn-*-*.kaspersky-labs.com": must contain exactly one '*'
+testdata/invalid-patterns.yaml:21:11: rule "patterns": pattern "ksn.*.kaspersky-labs.com": '*' is allowed only in the leftmost label
+testdata/invalid-patterns.yaml:22:11: rule "patterns": pattern "ksn-*": must have a fixed name after the '*' label, as in "ksn-*.example.com"
+testdata/invalid-patterns.yaml:23:11: rule "patterns": pattern "*.com": fixed part "com": must have at least two labels
+testdata/invalid-patterns.yaml:24:11: rule "patterns": pattern "KSN-*.kaspersky-labs.com": must be lower-case
+testdata/invalid-patterns.yaml:25:11: rule "patterns": pattern "-*.kaspersky-labs.com": label "-*" must not start or end with '-'
+testdata/invalid-patterns.yaml:26:11: rule "patterns": pattern "ksn-*.Kaspersky-labs.com": must be lower-case`,
+	"invalid-ports.yaml": `
+testdata/invalid-ports.yaml:19:11: rule "ports": port "70000/tcp": port 70000 is out of range 1-65535
+testdata/invalid-ports.yaml:20:11: rule "ports": port "0/udp": port 0 is out of range 1-65535
+testdata/invalid-ports.yaml:21:11: rule "ports": port "13000/sctp": unknown protocol "sctp"; want tcp or udp
+testdata/invalid-ports.yaml:22:11: rule "ports": ports: each item must be a string, got a number (13000)
+testdata/invalid-ports.yaml:23:11: rule "ports": port "27299-27200/tcp": range is reversed
+testdata/invalid-ports.yaml:24:11: rule "ports": port "13000-13000/udp": single port; write "13000/udp"
+testdata/invalid-ports.yaml:25:11: rule "ports": port "013000/tcp": port "013000" has leading zeros
+testdata/invalid-ports.yaml:26:11: rule "ports": port "13000/TCP": unknown protocol "TCP"; want tcp or udp
+testdata/invalid-ports.yaml:27:11: rule "ports": ports: each item must be a string, got a mapping`,
+	"invalid-profile.yaml": `
+testdata/invalid-profile.yaml:2:7: profile: id "Kaspersky_Lab" must match [a-z0-9-]+
+testdata/invalid-profile.yaml:3:9: profile: name must not be empty
+testdata/invalid-profile.yaml:5:18: profile: last_reviewed "28.11.2026" must be a date YYYY-MM-DD
+testdata/invalid-profile.yaml:7:12: profile: sources must not be empty
+testdata/invalid-profile.yaml:8:8: rules must not be empty`,
+	"invalid-syntax.yaml": `
+testdata/invalid-syntax.yaml:4: invalid YAML: mapping values are not allowed in this context`,
+	"invalid-too-many.yaml": `
+testdata/invalid-too-many.yaml:18:11: rule "many": domain "Host1.kaspersky.com": must be lower-case
+testdata/invalid-too-many.yaml:19:11: rule "many": domain "Host2.kaspersky.com": must be lower-case
+testdata/invalid-too-many.yaml:20:11: rule "many": domain "Host3.kaspersky.com": must be lower-case
+testdata/invalid-too-many.yaml:21:11: rule "many": domain "Host4.kaspersky.com": must be lower-case
+testdata/invalid-too-many.yaml:22:11: rule "many": domain "Host5.kaspersky.com": must be lower-case
+testdata/invalid-too-many.yaml:23:11: rule "many": domain "Host6.kaspersky.com": must be lower-case
+testdata/invalid-too-many.yaml:24:11: rule "many": domain "Host7.kaspersky.com": must be lower-case
+testdata/invalid-too-many.yaml:25:11: rule "many": domain "Host8.kaspersky.com": must be lower-case
+testdata/invalid-too-many.yaml:26:11: rule "many": domain "Host9.kaspersky.com": must be lower-case
+testdata/invalid-too-many.yaml:27:11: rule "many": domain "Host10.kaspersky.com": must be lower-case
+testdata/invalid-too-many.yaml:28:11: rule "many": domain "Host11.kaspersky.com": must be lower-case
+testdata/invalid-too-many.yaml:29:11: rule "many": domain "Host12.kaspersky.com": must be lower-case
+testdata/invalid-too-many.yaml:30:11: rule "many": domain "Host13.kaspersky.com": must be lower-case
+testdata/invalid-too-many.yaml:31:11: rule "many": domain "Host14.kaspersky.com": must be lower-case
+testdata/invalid-too-many.yaml:32:11: rule "many": domain "Host15.kaspersky.com": must be lower-case
+testdata/invalid-too-many.yaml:33:11: rule "many": domain "Host16.kaspersky.com": must be lower-case
+testdata/invalid-too-many.yaml:34:11: rule "many": domain "Host17.kaspersky.com": must be lower-case
+testdata/invalid-too-many.yaml:35:11: rule "many": domain "Host18.kaspersky.com": must be lower-case
+testdata/invalid-too-many.yaml:36:11: rule "many": domain "Host19.kaspersky.com": must be lower-case
+testdata/invalid-too-many.yaml:37:11: rule "many": domain "Host20.kaspersky.com": must be lower-case
+testdata/invalid-too-many.yaml: too many errors; 5 more not shown`,
+	"invalid-two-documents.yaml": `
+testdata/invalid-two-documents.yaml:4:1: only one YAML document (one profile) per file`,
+	"invalid-types.yaml": `
+testdata/invalid-types.yaml:3:9: profile: name must be a string, got a list
+testdata/invalid-types.yaml:4:12: profile: version must be a string, got a number (1.0)
+testdata/invalid-types.yaml:5:18: profile: last_reviewed "yesterday" must be a date YYYY-MM-DD
+testdata/invalid-types.yaml:7:41: profile: source "K1": url "ftp://support.kaspersky.com/x" must be an absolute http or https URL
+testdata/invalid-types.yaml:8:9: profile: source "K2": source must be a mapping, got a string
+testdata/invalid-types.yaml:13:15: rule "types": severity must be a string, got a number (4)
+testdata/invalid-types.yaml:15:14: rule "types": sources must be a list, got a string
+testdata/invalid-types.yaml:16:10: rule "types": note must be a string, got nothing
+testdata/invalid-types.yaml:18:16: rule "types": domains must be a list, got a mapping
+testdata/invalid-types.yaml:19:14: rule "types": names must not be empty
+testdata/invalid-types.yaml:20:31: rule "types": cidrs: each item must be a string, got a number (13)
+testdata/invalid-types.yaml:20:35: rule "types": cidrs: each item must be a string, got nothing
+testdata/invalid-types.yaml:21:5: rule #2: must be a mapping, got a string`,
+}
+
+func TestParseInvalid(t *testing.T) {
+	files, err := filepath.Glob("testdata/invalid-*.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != len(invalidFiles) {
+		t.Errorf("%d testdata/invalid-*.yaml files, %d expectations: every file needs one", len(files), len(invalidFiles))
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			want, ok := invalidFiles[filepath.Base(f)]
+			if !ok {
+				t.Fatalf("no expected error for %s", f)
+			}
+			want = strings.TrimPrefix(want, "\n")
+			data, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			prof, rules, err := Parse(f, data)
+			if err == nil {
+				t.Fatalf("Parse succeeded, want error:\n%s", want)
+			}
+			if prof != nil || rules != nil {
+				t.Errorf("Parse returned values with an error")
+			}
+			if got := err.Error(); got != want {
+				t.Errorf("Parse error:\n%s\nwant:\n%s", got, want)
+			}
+			var pe *Error
+			if !errors.As(err, &pe) || pe.File != f {
+				t.Errorf("error is not an *Error for %s: %#v", f, pe)
+			}
+			if n := strings.Count(err.Error(), "\n") + 1; n > maxErrors+1 {
+				t.Errorf("%d errors reported, want at most %d", n, maxErrors+1)
+			}
+			// Load reports the same problems.
+			if _, lerr := Load([]string{f}, false); lerr == nil || lerr.Error() != want {
+				t.Errorf("Load error:\n%v\nwant:\n%s", lerr, want)
+			}
+		})
+	}
+}
+
+// TestParseBriefExample pins the error shape quoted in the design brief.
+func TestParseBriefExample(t *testing.T) {
+	src := `profile:
+  id: x
+  name: X
+  version: "1"
+  last_reviewed: 2026-11-28
+  sources: {K1: {title: t, url: "https://example.com/"}}
+rules:
+  - id: kaspersky-update
+    name: Update
+    category: update
+    severity: high
+    confidence: official
+    sources: [K1]
+    match: {domains: [Upd.kaspersky.com]}
+`
+	_, _, err := Parse("rules/x.yaml", []byte(src))
+	want := `rules/x.yaml:14:23: rule "kaspersky-update": domain "Upd.kaspersky.com": must be lower-case`
+	if err == nil || err.Error() != want {
+		t.Errorf("got %v, want %s", err, want)
+	}
+}
+
+func TestParseValid(t *testing.T) {
+	data, err := os.ReadFile("testdata/valid-example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	prof, rules, err := Parse("testdata/valid-example.yaml", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if prof.ID != "example-vendor" || prof.Name != "Example Vendor" || prof.Version != "1" ||
+		prof.File != "testdata/valid-example.yaml" || !prof.LastReviewed.Equal(time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC)) {
+		t.Errorf("profile = %+v", prof)
+	}
+	if got := prof.Sources["E1"]; got.Title != "Example vendor network table" || got.URL != "https://example.com/network" {
+		t.Errorf("source E1 = %+v", got)
+	}
+	if len(rules) != 3 {
+		t.Fatalf("%d rules, want 3", len(rules))
+	}
+	r := rules[2]
+	if r.ID != "example-net" || r.Profile != prof || r.Category != CategoryNetwork || r.Severity != SeverityLow ||
+		r.Confidence != ConfidenceCommunity || len(r.Sources) != 1 || r.Match.Len() != 7 {
+		t.Errorf("rule = %+v", r)
+	}
+	if got := r.Match.Ports[1].String(); got != "13000-13010/tcp" {
+		t.Errorf("port = %s", got)
+	}
+	if got := rules[1].Note; !strings.HasPrefix(got, "Overlaps") {
+		t.Errorf("note = %q", got)
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	// Positions inside the built-in profile move when it is edited.
+	b := builtin(t)
+	bp, br := b.Profiles()[0], b.Rules()[0]
+	if bp.ID != "kaspersky" || br.ID != "kaspersky-update" {
+		t.Fatalf("unexpected first built-in profile/rule: %s/%s", bp.ID, br.ID)
+	}
+	tests := []struct {
+		paths   []string
+		builtin bool
+		want    string
+	}{
+		{[]string{"testdata/dup-profile.yaml"}, true,
+			fmt.Sprintf(`testdata/dup-profile.yaml:2:7: profile "kaspersky": duplicate profile id (first in builtin:kaspersky.yaml:%d:7)`, bp.line)},
+		{[]string{"testdata/dup-rule.yaml"}, true,
+			fmt.Sprintf(`testdata/dup-rule.yaml:9:9: rule "kaspersky-update": duplicate rule id (first in builtin:kaspersky.yaml:%d:9)`, br.line)},
+		{[]string{"testdata/valid-example.yaml", "testdata/valid-example.yaml"}, false,
+			`testdata/valid-example.yaml:3:7: profile "example-vendor": duplicate profile id (first in testdata/valid-example.yaml:3:7)`},
+		{[]string{"testdata/no-such-file.yaml"}, false,
+			`open testdata/no-such-file.yaml: no such file or directory`},
+		{[]string{"testdata/no-such-file.yaml", "testdata/invalid-empty.yaml"}, false,
+			"open testdata/no-such-file.yaml: no such file or directory\n" +
+				"testdata/invalid-empty.yaml: empty file; want a mapping with keys profile and rules"},
+	}
+	for _, tt := range tests {
+		_, err := Load(tt.paths, tt.builtin)
+		if err == nil || err.Error() != tt.want {
+			t.Errorf("Load(%q, %v) error:\n%v\nwant:\n%s", tt.paths, tt.builtin, err, tt.want)
+		}
+	}
+}
+
+func TestLoadOK(t *testing.T) {
+	s, err := Load([]string{"testdata/valid-example.yaml", "testdata/dup-rule.yaml"}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, p := range s.Profiles() {
+		ids = append(ids, p.ID)
+	}
+	if strings.Join(ids, ",") != "example-vendor,local" {
+		t.Errorf("profiles = %v", ids)
+	}
+	if n := len(s.Rules()); n != 4 {
+		t.Errorf("%d rules, want 4", n)
+	}
+}
+
+// TestCompileHandBuilt checks that Compile re-validates rules that did not
+// come from Parse.
+func TestCompileHandBuilt(t *testing.T) {
+	p := &Profile{ID: "hand", File: "hand.yaml", Sources: map[string]Source{"S": {"t", "https://example.com/"}}}
+	good := &Rule{ID: "good", Profile: p, Category: CategoryBrand, Severity: SeverityLow,
+		Confidence: ConfidenceCommunity, Sources: []string{"S"}, Match: Match{Domains: []string{"example.com"}}}
+	s, err := Compile(ParsedFile{p, []*Rule{good}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := s.MatchName("www.example.com", nil); len(h) != 1 || h[0].Rule != good {
+		t.Errorf("hits = %v", h)
+	}
+
+	bad := &Rule{ID: "bad", Profile: p, Category: "nope", Severity: SeverityLow,
+		Confidence: ConfidenceCommunity, Sources: []string{"S"}, Match: Match{Domains: []string{"Example.com"}}}
+	bad2 := &Rule{ID: "bad2", Profile: p, Category: CategoryBrand, Severity: SeverityLow,
+		Confidence: ConfidenceCommunity, Sources: []string{"X"}, Match: Match{Names: []string{"a.example.com", "a.example.com"}}}
+	_, err = Compile(ParsedFile{p, []*Rule{bad, bad2}}, ParsedFile{})
+	want := `hand.yaml: rule "bad": category "nope" is unknown
+hand.yaml: rule "bad": domain "Example.com": must be lower-case
+hand.yaml: rule "bad2": source "X" is not defined in profile sources
+hand.yaml: rule "bad2": name "a.example.com" is listed twice in this profile
+rules: compile: file without a profile`
+	if err == nil || err.Error() != want {
+		t.Errorf("Compile error:\n%v\nwant:\n%s", err, want)
+	}
+}
+
+func TestErrorFormat(t *testing.T) {
+	tests := []struct {
+		e    Error
+		want string
+	}{
+		{Error{"a.yaml", 3, 7, "bad"}, "a.yaml:3:7: bad"},
+		{Error{"a.yaml", 3, 0, "bad"}, "a.yaml:3: bad"},
+		{Error{"a.yaml", 0, 0, "bad"}, "a.yaml: bad"},
+	}
+	for _, tt := range tests {
+		if got := tt.e.Error(); got != tt.want {
+			t.Errorf("got %q, want %q", got, tt.want)
+		}
+	}
+}
