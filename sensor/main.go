@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -272,12 +273,17 @@ func sense(a *args, inspect bool, stdout io.Writer, log *slog.Logger) (*pipeline
 		observer.Hostname, _ = os.Hostname()
 	}
 	inv := inventory.New(inventory.Config{HomeNets: homeNets, DedupWindow: a.dedupWindow})
+	// The rule set in force; a reload (SIGHUP, /-/reload: later issues)
+	// swaps in a new compiled Set and workers pick it up at their next
+	// observation.
+	var ruleSet atomic.Pointer[rules.Set]
+	ruleSet.Store(set)
 	var writeErr error
 	cfg := pipeline.Config{
 		Workers:   a.workers,
 		Inspect:   inspect,
 		Flow:      flow.Config{MaxFlows: max(a.flowMax/a.workers, 1)},
-		Rules:     func() *rules.Set { return set },
+		Rules:     ruleSet.Load,
 		Inventory: inv,
 		Observer:  observer,
 		Log:       log,
