@@ -117,12 +117,46 @@ func (w *worker) packet(lt layers.LinkType, data []byte, ts int64) {
 	}
 	switch p.Proto {
 	case decode.ProtoUDP:
-		if extract.IsDNSPort(p.SrcPort) || extract.IsDNSPort(p.DstPort) {
-			w.dnsMessage(p.Payload, "udp")
+		for _, x := range udpExtractors {
+			if x.match(p) {
+				x.handle(w, p.Payload)
+				break
+			}
 		}
 	case decode.ProtoTCP:
 		w.tcp(f, dir)
 	}
+}
+
+// The extractor registry. Each protocol the sensor reads is one entry; a
+// new one (QUIC Initial, …) is one more entry and one handler. Order
+// matters: the first entry whose match accepts the payload handles it.
+
+// udpExtractor reads UDP datagrams.
+type udpExtractor struct {
+	name   string
+	match  func(p *decode.Packet) bool
+	handle func(w *worker, payload []byte)
+}
+
+var udpExtractors = []udpExtractor{
+	{"dns", func(p *decode.Packet) bool { return extract.IsDNSPort(p.SrcPort) || extract.IsDNSPort(p.DstPort) },
+		func(w *worker, b []byte) { w.dnsMessage(b, "udp") }},
+}
+
+// streamExtractor reads the start of TCP payload segments, recognised by
+// their first bytes, never by port.
+type streamExtractor struct {
+	name  string
+	match func(payload []byte) bool
+	// handle reads the segment and returns the bytes it took when another
+	// message may follow in the same segment (0 otherwise).
+	handle func(w *worker, f *flow.Flow, dir int, payload []byte) int
+}
+
+var streamExtractors = []streamExtractor{
+	{"tls", extract.IsClientHelloStart, func(w *worker, _ *flow.Flow, _ int, b []byte) int { w.clientHello(b); return 0 }},
+	{"http", extract.IsRequestStart, (*worker).httpStart},
 }
 
 // tcp looks at the payload of a TCP segment.
@@ -153,29 +187,36 @@ func (w *worker) tcp(f *flow.Flow, dir int) {
 			f.Inspect[dir]--
 		}
 	}
-	switch {
-	case extract.IsClientHelloStart(payload):
-		w.clientHello(payload)
-	case extract.IsRequestStart(payload):
-		n := 0
-		for len(payload) > 0 && extract.IsRequestStart(payload) && n < 4 {
-			used := w.httpRequest(payload)
-			if f != nil {
-				f.Kind = kindHTTP
-				if f.Inspect[dir] > 0 {
-					f.Inspect[dir]--
-				}
-				if f.Inspect[dir] == 0 && f.Packets[dir] < maxHTTPHeads {
-					f.Inspect[dir] = 1
-				}
-			}
-			if used <= 0 {
+	// Up to 4 messages in one segment (pipelined HTTP requests).
+	for n := 0; n < 4 && len(payload) > 0; n++ {
+		used := 0
+		for _, x := range streamExtractors {
+			if x.match(payload) {
+				used = x.handle(w, f, dir, payload)
 				break
 			}
-			payload = payload[used:]
-			n++
+		}
+		if used <= 0 {
+			return
+		}
+		payload = payload[used:]
+	}
+}
+
+// httpStart reads one request head and keeps the flow under inspection:
+// every request on a keep-alive connection is a contact.
+func (w *worker) httpStart(f *flow.Flow, dir int, payload []byte) int {
+	used := w.httpRequest(payload)
+	if f != nil {
+		f.Kind = kindHTTP
+		if f.Inspect[dir] > 0 {
+			f.Inspect[dir]--
+		}
+		if f.Inspect[dir] == 0 && f.Packets[dir] < maxHTTPHeads {
+			f.Inspect[dir] = 1
 		}
 	}
+	return used
 }
 
 // dnsTCP reassembles length-prefixed DNS messages (RFC 1035 §4.2.2; several
