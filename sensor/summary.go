@@ -27,7 +27,8 @@ func printSummary(w io.Writer, a *args, st *pipeline.Stats, inv *inventory.Inven
 	p("  decode errors\t%s", decodeErrors(d))
 	p("  flows\t%d created, peak %d, %d refused (table full)", st.Flows.Created, st.Flows.Peak, st.Flows.Refused)
 	p("  DNS messages\t%d (%d malformed, %d partial)", st.DNSMessages, st.DNSMalformed, st.DNSPartial)
-	p("  ClientHellos\t%d (%d spanning segments: not reassembled yet, %d malformed)", st.ClientHellos, st.HelloIncomplete, st.HelloMalformed)
+	p("  ClientHellos\t%d (%d gathered from several segments; %d incomplete: %d after a gap or out-of-order segment, %d over the buffer cap; %d malformed)",
+		st.ClientHellos, st.HelloReassembled, st.HelloIncomplete, st.HelloGaps, st.HelloTooBig, st.HelloMalformed)
 	p("  HTTP requests\t%d", st.HTTPRequests)
 	is := inv.Stats()
 	p("  matches\t%d contacts, %d alerts (%d repeats suppressed)", is.Contacts, st.Alerts, is.Suppressed)

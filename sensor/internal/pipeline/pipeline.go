@@ -47,17 +47,20 @@ type Config struct {
 
 // Counters are the extraction counters of one worker.
 type Counters struct {
-	DNSMessages     uint64
-	DNSMalformed    uint64 // payload on a DNS port that did not parse
-	DNSPartial      uint64 // messages malformed after the question
-	DNSTCPOversize  uint64 // DNS over TCP messages larger than the stream buffer
-	DNSTCPGaps      uint64 // DNS over TCP streams resynchronised after a gap
-	ClientHellos    uint64
-	HelloIncomplete uint64 // ClientHellos not complete in one segment (reassembly is a later issue)
-	HelloMalformed  uint64
-	HTTPRequests    uint64
-	Observations    uint64
-	Hits            uint64
+	DNSMessages      uint64
+	DNSMalformed     uint64 // payload on a DNS port that did not parse
+	DNSPartial       uint64 // messages malformed after the question
+	DNSTCPOversize   uint64 // DNS over TCP messages larger than the stream buffer
+	DNSTCPGaps       uint64 // DNS over TCP streams resynchronised after a gap
+	ClientHellos     uint64
+	HelloIncomplete  uint64 // ClientHellos never completed (gap, too big, flow ended)
+	HelloReassembled uint64 // ClientHellos gathered from several segments
+	HelloGaps        uint64 // gathering stopped by a missing or out-of-order segment
+	HelloTooBig      uint64 // gathering stopped by the buffer cap
+	HelloMalformed   uint64
+	HTTPRequests     uint64
+	Observations     uint64
+	Hits             uint64
 }
 
 func (c *Counters) add(o *Counters) {
@@ -68,6 +71,9 @@ func (c *Counters) add(o *Counters) {
 	c.DNSTCPGaps += o.DNSTCPGaps
 	c.ClientHellos += o.ClientHellos
 	c.HelloIncomplete += o.HelloIncomplete
+	c.HelloReassembled += o.HelloReassembled
+	c.HelloGaps += o.HelloGaps
+	c.HelloTooBig += o.HelloTooBig
 	c.HelloMalformed += o.HelloMalformed
 	c.HTTPRequests += o.HTTPRequests
 	c.Observations += o.Observations

@@ -22,6 +22,7 @@ const (
 	kindUnknown uint8 = iota
 	kindHTTP
 	kindDNS
+	kindHello // a ClientHello is being gathered in Buf
 )
 
 const (
@@ -34,6 +35,8 @@ const (
 	// dnsTCPBuffer bounds the stream buffer of one direction of a DNS over
 	// TCP flow.
 	dnsTCPBuffer = 16 << 10
+	// helloBuffer bounds the bytes gathered for one ClientHello.
+	helloBuffer = 16 << 10
 )
 
 // observation is what crosses from a worker to the output stage: an event
@@ -65,7 +68,7 @@ type worker struct {
 }
 
 func newWorker(cfg *Config, out chan<- *observation) *worker {
-	return &worker{
+	w := &worker{
 		cfg:   cfg,
 		out:   out,
 		dec:   decode.New(),
@@ -73,6 +76,14 @@ func newWorker(cfg *Config, out chan<- *observation) *worker {
 		name:  make([]byte, 0, 256),
 		hits:  make([]rules.Hit, 0, 8),
 	}
+	w.flows.OnExpire = func(f *flow.Flow) {
+		if f.Kind == kindHello {
+			// The flow ended before its ClientHello did.
+			w.c.HelloIncomplete++
+			f.Buf = [2][]byte{}
+		}
+	}
+	return w
 }
 
 func (w *worker) batch(b *batch) {
@@ -155,7 +166,7 @@ type streamExtractor struct {
 }
 
 var streamExtractors = []streamExtractor{
-	{"tls", extract.IsClientHelloStart, func(w *worker, _ *flow.Flow, _ int, b []byte) int { w.clientHello(b); return 0 }},
+	{"tls", extract.IsClientHelloStart, (*worker).helloStart},
 	{"http", extract.IsRequestStart, (*worker).httpStart},
 }
 
@@ -177,8 +188,13 @@ func (w *worker) tcp(f *flow.Flow, dir int) {
 		if f.HaveSeq[dir] && int32(end-f.NextSeq[dir]) <= 0 {
 			return
 		}
+		expected, had := f.NextSeq[dir], f.HaveSeq[dir]
 		if !f.HaveSeq[dir] || int32(end-f.NextSeq[dir]) > 0 {
 			f.NextSeq[dir], f.HaveSeq[dir] = end, true
+		}
+		if f.Kind == kindHello && f.Buf[dir] != nil {
+			w.helloMore(f, dir, seq, expected, had, payload)
+			return
 		}
 		if f.Inspect[dir] == 0 {
 			return
@@ -365,20 +381,67 @@ func (w *worker) matchAddr(set *rules.Set, ip net.IP, matched *[]alert.Matched) 
 	}
 }
 
-func (w *worker) clientHello(payload []byte) {
+// helloStart reads a ClientHello at the start of a segment. A hello
+// that does not fit (post-quantum key shares make browsers' ~1.8 kB) is
+// kept in the flow's buffer until the segments that follow complete it.
+func (w *worker) helloStart(f *flow.Flow, dir int, payload []byte) int {
+	err := w.clientHello(payload)
+	if err != extract.ErrIncomplete {
+		return 0
+	}
+	if f == nil {
+		w.c.HelloIncomplete++
+		return 0
+	}
+	f.Kind = kindHello
+	f.Buf[dir] = append(f.Buf[dir][:0], payload...)
+	return 0
+}
+
+// helloMore adds an in-order segment to a buffered ClientHello and tries
+// again. Out-of-order segments end the attempt for now (counted).
+func (w *worker) helloMore(f *flow.Flow, dir int, seq, expected uint32, had bool, payload []byte) {
+	release := func() {
+		f.Kind = kindUnknown
+		f.Buf[dir] = nil // hellos are few per flow: give the memory back
+	}
+	if !had || int32(seq-expected) > 0 {
+		w.c.HelloIncomplete++
+		w.c.HelloGaps++
+		release()
+		return
+	}
+	if d := int(expected - seq); d > 0 { // overlap with bytes already buffered
+		payload = payload[d:]
+	}
+	if len(f.Buf[dir])+len(payload) > helloBuffer {
+		w.c.HelloIncomplete++
+		w.c.HelloTooBig++
+		release()
+		return
+	}
+	f.Buf[dir] = append(f.Buf[dir], payload...)
+	if err := w.clientHello(f.Buf[dir]); err == extract.ErrIncomplete {
+		return
+	} else if err == nil {
+		w.c.HelloReassembled++
+	}
+	release()
+}
+
+// clientHello parses a ClientHello and reports it; it returns the parse
+// error (ErrIncomplete when more bytes are needed).
+func (w *worker) clientHello(payload []byte) error {
 	var err error
 	w.hello.Reset()
 	w.scratch, err = extract.ParseClientHello(payload, w.scratch[:0], &w.hello)
 	switch err {
 	case nil:
-	case extract.ErrIncomplete:
-		w.c.HelloIncomplete++
-		return
-	case extract.ErrNotTLS:
-		return
+	case extract.ErrIncomplete, extract.ErrNotTLS:
+		return err
 	default:
 		w.c.HelloMalformed++
-		return
+		return err
 	}
 	w.c.ClientHellos++
 	h := &w.hello
@@ -397,7 +460,7 @@ func (w *worker) clientHello(payload []byte) {
 	}
 	w.matchDst(set, &matched)
 	if len(w.hits) == 0 && !w.cfg.Inspect {
-		return
+		return nil
 	}
 	ev := w.baseEvent("tls", "tcp")
 	t := &alert.TLS{Client: alert.TLSClient{ECH: h.ECH, ESNI: h.ESNI, SSLv2: h.SSLv2}}
@@ -418,6 +481,7 @@ func (w *worker) clientHello(payload []byte) {
 	}
 	ev.TLS = t
 	w.emit(ev, p.Src, netip.AddrPortFrom(p.Dst, p.DstPort), matched)
+	return nil
 }
 
 // httpRequest reads one request head and returns the bytes it took (0

@@ -131,3 +131,61 @@ func BenchmarkPacketDNSQuery(b *testing.B) {
 		w.packet(layers.LinkTypeEthernet, query, ts)
 	}
 }
+
+// helloFrames returns the frames of a TLS connection whose ClientHello
+// for name is cut into segments of size bytes, and the indexes of the
+// client's data frames.
+func helloFrames(t *testing.T, name string, size int) ([][]byte, []int) {
+	t.Helper()
+	hello, err := testcap.ClientHello(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := frames(t, func(w *testcap.Writer) error {
+		return w.TCPSession(client, web, 0, 443, testcap.Segments(hello, size), nil)
+	})
+	var data []int
+	for i, f := range fs {
+		p := gopacket.NewPacket(f, layers.LayerTypeEthernet, gopacket.Default)
+		if tcp, ok := p.Layer(layers.LayerTypeTCP).(*layers.TCP); ok && len(tcp.Payload) > 0 && tcp.DstPort == 443 {
+			data = append(data, i)
+		}
+	}
+	if len(data) < 3 {
+		t.Fatalf("hello of %d bytes in %d segments", len(hello), len(data))
+	}
+	return fs, data
+}
+
+func TestHelloOverSegments(t *testing.T) {
+	fs, data := helloFrames(t, "ksn-url-geo.kaspersky-labs.com", 500)
+	w, obs := newTestWorker(t, false)
+	ts := time.Now().UnixNano()
+	for i, f := range fs {
+		w.packet(layers.LinkTypeEthernet, f, ts)
+		if i == data[1] { // a retransmission of the second segment changes nothing
+			w.packet(layers.LinkTypeEthernet, f, ts)
+		}
+	}
+	if len(obs) != 1 || w.c.HelloReassembled != 1 || w.c.HelloIncomplete != 0 {
+		t.Fatalf("%d observations, counters %+v", len(obs), w.c)
+	}
+	if o := <-obs; o.event.TLS == nil || o.event.TLS.Client.ServerName != "ksn-url-geo.kaspersky-labs.com" {
+		t.Errorf("event %+v", o.event)
+	}
+}
+
+func TestHelloGapCounted(t *testing.T) {
+	fs, data := helloFrames(t, "ksn-url-geo.kaspersky-labs.com", 500)
+	w, obs := newTestWorker(t, false)
+	ts := time.Now().UnixNano()
+	for i, f := range fs {
+		if i == data[1] {
+			continue // lost segment
+		}
+		w.packet(layers.LinkTypeEthernet, f, ts)
+	}
+	if len(obs) != 0 || w.c.HelloGaps != 1 || w.c.HelloIncomplete != 1 {
+		t.Fatalf("%d observations, counters %+v", len(obs), w.c)
+	}
+}
