@@ -8,9 +8,9 @@ package pipeline
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -353,7 +353,7 @@ func enrichment(h rules.Hit, m alert.Matched) alert.Enrichment {
 	switch h.Kind {
 	case "cidr":
 		typ = "ipv4-addr"
-		if len(m.Atomic) > 0 && containsColon(m.Atomic) {
+		if strings.Contains(m.Atomic, ":") {
 			typ = "ipv6-addr"
 		}
 	case "port":
@@ -369,19 +369,4 @@ func enrichment(h rules.Hit, m alert.Matched) alert.Enrichment {
 	e.Matched.ID = h.Rule.ID
 	e.Matched.Type = "indicator_match_rule"
 	return e
-}
-
-func containsColon(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] == ':' {
-			return true
-		}
-	}
-	return false
-}
-
-// Describe formats the counters for logs and errors.
-func (s *Stats) Describe() string {
-	return fmt.Sprintf("%d packets, %d DNS messages, %d ClientHellos, %d HTTP requests, %d alerts",
-		s.Packets, s.DNSMessages, s.ClientHellos, s.HTTPRequests, s.Alerts)
 }
