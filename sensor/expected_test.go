@@ -21,9 +21,6 @@ var sharedPcaps = filepath.Join("..", "..", "shared", "testdata", "pcaps")
 // each with the reason. The test fails when one of them starts to be
 // reproduced, so the list cannot go stale.
 var knownMisses = map[string]string{
-	// Reassembly of request heads over several TCP segments is the
-	// extraction issue's work (#3).
-	"nDPI/http_ua_splitted_in_two_pkts.pcapng http 254.125.135.128 va.origin.startappservice.com": "request line longer than one segment, Host in the next one: no TCP reassembly yet",
 	// The answers of these responses are in IP fragments: no IP
 	// defragmentation yet (the queries are reproduced).
 	"nDPI/dns_fragmented.pcap dns 173.194.169.104 fg2.weberlab.de A":           "response in IPv4 fragments, no defragmentation yet",

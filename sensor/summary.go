@@ -30,6 +30,10 @@ func printSummary(w io.Writer, a *args, st *pipeline.Stats, inv *inventory.Inven
 	p("  ClientHellos\t%d (%d gathered from several segments; %d incomplete: %d after a gap or out-of-order segment, %d over the buffer cap; %d malformed)",
 		st.ClientHellos, st.HelloReassembled, st.HelloIncomplete, st.HelloGaps, st.HelloTooBig, st.HelloMalformed)
 	p("  HTTP requests\t%d", st.HTTPRequests)
+	p("  names unseen\tTLS %s; QUIC %s", unseenText(&st.UnseenTLS), unseenText(&st.UnseenQUIC))
+	if st.GatherRefused > 0 || st.StreamStartLost > 0 {
+		p("  reassembly\t%d refused (gathering memory spent), %d streams whose start was never captured", st.GatherRefused, st.StreamStartLost)
+	}
 	is := inv.Stats()
 	p("  matches\t%d contacts, %d alerts (%d repeats suppressed)", is.Contacts, st.Alerts, is.Suppressed)
 	if is.ExternalClients > 0 {
@@ -70,6 +74,20 @@ func printSummary(w io.Writer, a *args, st *pipeline.Stats, inv *inventory.Inven
 			h.Contacts, strings.Join(cats, ","), strings.Join(names, ","), more)
 	}
 	tw.Flush()
+}
+
+// unseenText lists the non-zero reasons of u, "none" when all are zero.
+func unseenText(u *pipeline.UnseenCounts) string {
+	var parts []string
+	for i, n := range u {
+		if n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n, pipeline.Unseen(i)))
+		}
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
 }
 
 func decodeErrors(d *decode.Stats) string {

@@ -53,7 +53,10 @@ type Flow struct {
 	Kind      uint8     // what the worker learned the flow carries; worker-defined
 	NextSeq   [2]uint32 // next expected TCP sequence number, by direction
 	HaveSeq   [2]bool
-	Buf       [2][]byte // stream buffers (DNS over TCP), by direction; bounded by the worker
+	Buf       [2][]byte  // stream buffers (DNS over TCP), by direction; bounded by the worker
+	G         [2]*Gather // stream-start gatherers (ClientHello, request head), by direction; the worker's to pool
+	GatherFor [2]uint8   // what each gatherer collects; worker-defined
+	SynSeen   [2]bool    // a SYN was seen in this direction, so NextSeq is where its data starts
 	live      bool
 }
 
@@ -64,6 +67,15 @@ func (f *Flow) Direction(srcIsA bool) int {
 		return FromClient
 	}
 	return FromServer
+}
+
+// Endpoints returns the sender and receiver of direction dir.
+func (f *Flow) Endpoints(dir int) (src, dst netip.Addr, sport, dport uint16) {
+	a, b := netip.AddrFrom16(f.Key.A).Unmap(), netip.AddrFrom16(f.Key.B).Unmap()
+	if (dir == FromClient) == f.ClientIsA {
+		return a, b, f.Key.PA, f.Key.PB
+	}
+	return b, a, f.Key.PB, f.Key.PA
 }
 
 // Config bounds a table.

@@ -59,6 +59,10 @@ type Counters struct {
 	HelloTooBig      uint64 // gathering stopped by the buffer cap
 	HelloMalformed   uint64
 	HTTPRequests     uint64
+	GatherRefused    uint64 // hellos or heads not gathered: the worker's gathering memory was spent
+	StreamStartLost  uint64 // streams whose data came after a hole that never filled: their start is unknown
+	UnseenTLS        UnseenCounts
+	UnseenQUIC       UnseenCounts
 	Observations     uint64
 	Hits             uint64
 }
@@ -76,6 +80,10 @@ func (c *Counters) add(o *Counters) {
 	c.HelloTooBig += o.HelloTooBig
 	c.HelloMalformed += o.HelloMalformed
 	c.HTTPRequests += o.HTTPRequests
+	c.GatherRefused += o.GatherRefused
+	c.StreamStartLost += o.StreamStartLost
+	c.UnseenTLS.add(&o.UnseenTLS)
+	c.UnseenQUIC.add(&o.UnseenQUIC)
 	c.Observations += o.Observations
 	c.Hits += o.Hits
 }

@@ -22,7 +22,6 @@ const (
 	kindUnknown uint8 = iota
 	kindHTTP
 	kindDNS
-	kindHello // a ClientHello is being gathered in Buf
 )
 
 const (
@@ -37,6 +36,12 @@ const (
 	dnsTCPBuffer = 16 << 10
 	// helloBuffer bounds the bytes gathered for one ClientHello.
 	helloBuffer = 16 << 10
+	// httpHeadBuffer bounds the bytes gathered for one request head.
+	httpHeadBuffer = 8 << 10
+	// maxGathers and maxGatherBytes bound the hellos and heads being
+	// gathered at once by one worker, whatever the traffic.
+	maxGathers     = 16384
+	maxGatherBytes = 32 << 20
 )
 
 // observation is what crosses from a worker to the output stage: an event
@@ -59,6 +64,10 @@ type worker struct {
 	now   int64
 	c     Counters
 
+	gatherPool  []*flow.Gather
+	gathering   int // gatherers in use
+	gatherBytes int // their buffers' memory
+
 	hello   extract.ClientHello
 	scratch []byte
 	http    extract.HTTPRequest
@@ -76,13 +85,7 @@ func newWorker(cfg *Config, out chan<- *observation) *worker {
 		name:  make([]byte, 0, 256),
 		hits:  make([]rules.Hit, 0, 8),
 	}
-	w.flows.OnExpire = func(f *flow.Flow) {
-		if f.Kind == kindHello {
-			// The flow ended before its ClientHello did.
-			w.c.HelloIncomplete++
-			f.Buf = [2][]byte{}
-		}
-	}
+	w.flows.OnExpire = w.flowEnded
 	return w
 }
 
@@ -121,6 +124,12 @@ func (w *worker) packet(lt layers.LinkType, data []byte, ts int64) {
 		f.Bytes[dir] += uint64(len(p.Payload))
 		if p.TCPFlags&(decode.FlagFIN|decode.FlagRST) != 0 {
 			f.Closing = true
+		}
+		if p.TCPFlags&decode.FlagSYN != 0 && p.Proto == decode.ProtoTCP && !f.SynSeen[dir] {
+			// The stream's data starts after the SYN: knowing where
+			// lets segments that overtake the first one be gathered.
+			f.SynSeen[dir] = true
+			f.NextSeq[dir], f.HaveSeq[dir] = p.Seq+1, true
 		}
 	}
 	if len(p.Payload) == 0 {
@@ -162,77 +171,12 @@ type streamExtractor struct {
 	match func(payload []byte) bool
 	// handle reads the segment and returns the bytes it took when another
 	// message may follow in the same segment (0 otherwise).
-	handle func(w *worker, f *flow.Flow, dir int, payload []byte) int
+	handle func(w *worker, f *flow.Flow, dir int, seq uint32, payload []byte) int
 }
 
 var streamExtractors = []streamExtractor{
 	{"tls", extract.IsClientHelloStart, (*worker).helloStart},
 	{"http", extract.IsRequestStart, (*worker).httpStart},
-}
-
-// tcp looks at the payload of a TCP segment.
-func (w *worker) tcp(f *flow.Flow, dir int) {
-	p := &w.pkt
-	payload := p.Payload
-	if extract.IsDNSPort(p.SrcPort) || extract.IsDNSPort(p.DstPort) {
-		w.dnsTCP(f, dir)
-		return
-	}
-	if f != nil {
-		// Skip retransmissions: the bytes were looked at already.
-		seq := p.Seq
-		if p.TCPFlags&decode.FlagSYN != 0 {
-			seq++ // TCP Fast Open data follows the SYN's sequence number
-		}
-		end := seq + uint32(len(payload))
-		if f.HaveSeq[dir] && int32(end-f.NextSeq[dir]) <= 0 {
-			return
-		}
-		expected, had := f.NextSeq[dir], f.HaveSeq[dir]
-		if !f.HaveSeq[dir] || int32(end-f.NextSeq[dir]) > 0 {
-			f.NextSeq[dir], f.HaveSeq[dir] = end, true
-		}
-		if f.Kind == kindHello && f.Buf[dir] != nil {
-			w.helloMore(f, dir, seq, expected, had, payload)
-			return
-		}
-		if f.Inspect[dir] == 0 {
-			return
-		}
-		if f.Kind != kindHTTP {
-			f.Inspect[dir]--
-		}
-	}
-	// Up to 4 messages in one segment (pipelined HTTP requests).
-	for n := 0; n < 4 && len(payload) > 0; n++ {
-		used := 0
-		for _, x := range streamExtractors {
-			if x.match(payload) {
-				used = x.handle(w, f, dir, payload)
-				break
-			}
-		}
-		if used <= 0 {
-			return
-		}
-		payload = payload[used:]
-	}
-}
-
-// httpStart reads one request head and keeps the flow under inspection:
-// every request on a keep-alive connection is a contact.
-func (w *worker) httpStart(f *flow.Flow, dir int, payload []byte) int {
-	used := w.httpRequest(payload)
-	if f != nil {
-		f.Kind = kindHTTP
-		if f.Inspect[dir] > 0 {
-			f.Inspect[dir]--
-		}
-		if f.Inspect[dir] == 0 && f.Packets[dir] < maxHTTPHeads {
-			f.Inspect[dir] = 1
-		}
-	}
-	return used
 }
 
 // dnsTCP reassembles length-prefixed DNS messages (RFC 1035 §4.2.2; several
@@ -381,54 +325,6 @@ func (w *worker) matchAddr(set *rules.Set, ip net.IP, matched *[]alert.Matched) 
 	}
 }
 
-// helloStart reads a ClientHello at the start of a segment. A hello
-// that does not fit (post-quantum key shares make browsers' ~1.8 kB) is
-// kept in the flow's buffer until the segments that follow complete it.
-func (w *worker) helloStart(f *flow.Flow, dir int, payload []byte) int {
-	err := w.clientHello(payload)
-	if err != extract.ErrIncomplete {
-		return 0
-	}
-	if f == nil {
-		w.c.HelloIncomplete++
-		return 0
-	}
-	f.Kind = kindHello
-	f.Buf[dir] = append(f.Buf[dir][:0], payload...)
-	return 0
-}
-
-// helloMore adds an in-order segment to a buffered ClientHello and tries
-// again. Out-of-order segments end the attempt for now (counted).
-func (w *worker) helloMore(f *flow.Flow, dir int, seq, expected uint32, had bool, payload []byte) {
-	release := func() {
-		f.Kind = kindUnknown
-		f.Buf[dir] = nil // hellos are few per flow: give the memory back
-	}
-	if !had || int32(seq-expected) > 0 {
-		w.c.HelloIncomplete++
-		w.c.HelloGaps++
-		release()
-		return
-	}
-	if d := int(expected - seq); d > 0 { // overlap with bytes already buffered
-		payload = payload[d:]
-	}
-	if len(f.Buf[dir])+len(payload) > helloBuffer {
-		w.c.HelloIncomplete++
-		w.c.HelloTooBig++
-		release()
-		return
-	}
-	f.Buf[dir] = append(f.Buf[dir], payload...)
-	if err := w.clientHello(f.Buf[dir]); err == extract.ErrIncomplete {
-		return
-	} else if err == nil {
-		w.c.HelloReassembled++
-	}
-	release()
-}
-
 // clientHello parses a ClientHello and reports it; it returns the parse
 // error (ErrIncomplete when more bytes are needed).
 func (w *worker) clientHello(payload []byte) error {
@@ -441,10 +337,17 @@ func (w *worker) clientHello(payload []byte) error {
 		return err
 	default:
 		w.c.HelloMalformed++
+		w.c.UnseenTLS[UnseenMalformed]++
 		return err
 	}
 	w.c.ClientHellos++
 	h := &w.hello
+	switch {
+	case h.ECH || h.ESNI:
+		w.c.UnseenTLS[UnseenEncrypted]++
+	case len(h.SNI) == 0:
+		w.c.UnseenTLS[UnseenNoSNI]++
+	}
 	p := &w.pkt
 	set := w.cfg.Rules()
 	w.hits = w.hits[:0]

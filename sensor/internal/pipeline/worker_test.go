@@ -2,6 +2,8 @@ package pipeline
 
 import (
 	"bytes"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -175,17 +177,134 @@ func TestHelloOverSegments(t *testing.T) {
 	}
 }
 
-func TestHelloGapCounted(t *testing.T) {
-	fs, data := helloFrames(t, "ksn-url-geo.kaspersky-labs.com", 500)
-	w, obs := newTestWorker(t, false)
-	ts := time.Now().UnixNano()
-	for i, f := range fs {
-		if i == data[1] {
-			continue // lost segment
-		}
-		w.packet(layers.LinkTypeEthernet, f, ts)
+// TestHelloSegmentOrders feeds the client's data segments of one
+// connection in several orders: the hello comes out whole whatever the
+// order; a lost segment is counted as unseen when the flow ends.
+func TestHelloSegmentOrders(t *testing.T) {
+	const name = "ksn-url-geo.kaspersky-labs.com"
+	tests := []struct {
+		name  string
+		order func(data []int) []int // data frame indexes in the order sent
+		seen  bool
+		lost  uint64 // streams whose start never came
+	}{
+		{"in order", func(d []int) []int { return d }, true, 0},
+		{"reversed", func(d []int) []int { return reversed(d) }, true, 0},
+		{"first segment last", func(d []int) []int { return append(slices.Clone(d[1:]), d[0]) }, true, 0},
+		{"duplicates", func(d []int) []int { return append([]int{d[2], d[0]}, d...) }, true, 0},
+		{"lost segment", func(d []int) []int { return append(slices.Clone(d[:1]), d[2:]...) }, false, 0},
+		{"lost first segment", func(d []int) []int { return slices.Clone(d[1:]) }, false, 1},
 	}
-	if len(obs) != 0 || w.c.HelloGaps != 1 || w.c.HelloIncomplete != 1 {
-		t.Fatalf("%d observations, counters %+v", len(obs), w.c)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fs, data := helloFrames(t, name, 500)
+			isData := map[int]bool{}
+			for _, i := range data {
+				isData[i] = true
+			}
+			w, obs := newTestWorker(t, false)
+			ts := time.Now().UnixNano()
+			sentData := false
+			for i, f := range fs {
+				if isData[i] {
+					if !sentData {
+						for _, j := range tt.order(data) {
+							w.packet(layers.LinkTypeEthernet, fs[j], ts)
+						}
+						sentData = true
+					}
+					continue
+				}
+				w.packet(layers.LinkTypeEthernet, f, ts)
+			}
+			w.finish()
+			if tt.lost > 0 {
+				if len(obs) != 0 || w.c.StreamStartLost != tt.lost {
+					t.Fatalf("%d observations, counters %+v", len(obs), w.c)
+				}
+				return
+			}
+			if !tt.seen {
+				if len(obs) != 0 || w.c.HelloIncomplete != 1 || w.c.UnseenTLS[UnseenGap] != 1 {
+					t.Fatalf("%d observations, counters %+v", len(obs), w.c)
+				}
+				return
+			}
+			if len(obs) != 1 || w.c.HelloReassembled != 1 || w.c.HelloIncomplete != 0 {
+				t.Fatalf("%d observations, counters %+v", len(obs), w.c)
+			}
+			if o := <-obs; o.event.TLS == nil || o.event.TLS.Client.ServerName != name {
+				t.Errorf("event %+v", o.event)
+			}
+			if w.gathering != 0 || w.gatherBytes != 0 {
+				t.Errorf("gatherers not released: %d in use, %d bytes", w.gathering, w.gatherBytes)
+			}
+		})
+	}
+}
+
+func reversed(d []int) []int {
+	r := slices.Clone(d)
+	slices.Reverse(r)
+	return r
+}
+
+// TestHTTPHeadOverSegments: a request line so long that Host and
+// User-Agent come in later segments, sent in several orders; and a head
+// whose end never comes, reported as far as it got when the flow ends.
+func TestHTTPHeadOverSegments(t *testing.T) {
+	const host = "dnl-01.geo.kaspersky.com"
+	target := "/bases/" + strings.Repeat("a", 700) + ".kdc"
+	req := []byte("GET " + target + " HTTP/1.1\r\nHost: " + host + "\r\nUser-Agent: KasperskyLab/11.0\r\nX-Pad: " + strings.Repeat("p", 400) + "\r\n\r\n")
+	tests := []struct {
+		name  string
+		order func(d []int) []int
+	}{
+		{"in order", func(d []int) []int { return d }},
+		{"reversed", reversed},
+		{"end lost", func(d []int) []int { return d[:len(d)-1] }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fs := frames(t, func(w *testcap.Writer) error {
+				return w.TCPSession(client, web, 0, 80, testcap.Segments(req, 300), nil)
+			})
+			var data []int
+			for i, f := range fs {
+				p := gopacket.NewPacket(f, layers.LayerTypeEthernet, gopacket.Default)
+				if tcp, ok := p.Layer(layers.LayerTypeTCP).(*layers.TCP); ok && len(tcp.Payload) > 0 && tcp.DstPort == 80 {
+					data = append(data, i)
+				}
+			}
+			if len(data) < 3 {
+				t.Fatalf("request in %d segments", len(data))
+			}
+			w, obs := newTestWorker(t, true)
+			ts := time.Now().UnixNano()
+			sent := false
+			for i, f := range fs {
+				if slices.Contains(data, i) {
+					if !sent {
+						for _, j := range tt.order(data) {
+							w.packet(layers.LinkTypeEthernet, fs[j], ts)
+						}
+						sent = true
+					}
+					continue
+				}
+				w.packet(layers.LinkTypeEthernet, f, ts)
+			}
+			w.finish()
+			if len(obs) != 1 {
+				t.Fatalf("%d observations, want 1", len(obs))
+			}
+			ev := (<-obs).event
+			if ev.URL == nil || ev.URL.Domain != host || ev.Source.IP != "10.1.0.5" || ev.Destination.Port != 80 {
+				t.Fatalf("event %+v url %+v", ev, ev.URL)
+			}
+			if ev.UserAgent == nil || ev.UserAgent.Original != "KasperskyLab/11.0" {
+				t.Errorf("user agent %+v", ev.UserAgent)
+			}
+		})
 	}
 }
