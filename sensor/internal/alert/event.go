@@ -191,6 +191,11 @@ type PhonehomeExt struct {
 	Host     string   `json:"host,omitempty"`     // the internal host the alert is about
 	Category []string `json:"category,omitempty"` // categories of every hit
 	Partial  bool     `json:"partial,omitempty"`  // the message was malformed after the parts shown
+	// ECHPublicNames are the outer names an HTTPS/SVCB answer tells
+	// clients to put in their ClientHello: the real destination will be
+	// hidden by ECH behind them.
+	ECHPublicNames []string `json:"ech_public_names,omitempty"`
+	QUICVersion    string   `json:"quic_version,omitempty"`
 }
 
 // Writer writes events as JSON lines. It is safe for concurrent use.

@@ -287,6 +287,7 @@ func (w *worker) dnsMessage(b []byte, transport string) {
 		d.OpCode = dns.OpcodeToString[m.Opcode]
 	}
 	client, server := p.Src, netip.AddrPortFrom(p.Dst, p.DstPort)
+	var echNames []string
 	if m.Response {
 		d.Type = "answer"
 		d.ResponseCode = rcodeString(m.Rcode)
@@ -299,6 +300,10 @@ func (w *worker) dnsMessage(b []byte, transport string) {
 				d.ResolvedIP = append(d.ResolvedIP, r.A.String())
 			case *dns.AAAA:
 				d.ResolvedIP = append(d.ResolvedIP, r.AAAA.String())
+			case *dns.HTTPS:
+				echNames = appendECHNames(echNames, r.Value)
+			case *dns.SVCB:
+				echNames = appendECHNames(echNames, r.Value)
 			}
 		}
 	} else {
@@ -306,10 +311,27 @@ func (w *worker) dnsMessage(b []byte, transport string) {
 	}
 	d.HeaderFlags = headerFlags(m)
 	ev.DNS = d
-	if partial {
-		ev.Phonehome = &alert.PhonehomeExt{Partial: true}
+	if partial || len(echNames) > 0 {
+		ev.Phonehome = &alert.PhonehomeExt{Partial: partial, ECHPublicNames: echNames}
 	}
 	w.emit(ev, client, server, matched)
+}
+
+// appendECHNames adds the public names of the ech SvcParam of an
+// HTTPS/SVCB answer (escaped: they come from the wire).
+func appendECHNames(names []string, kv []dns.SVCBKeyValue) []string {
+	for _, v := range kv {
+		e, ok := v.(*dns.SVCBECHConfig)
+		if !ok {
+			continue
+		}
+		extract.ParseECHConfigList(e.ECH, func(c extract.ECHConfig) {
+			if c.PublicName != nil && len(names) < 8 {
+				names = append(names, string(extract.AppendName(nil, c.PublicName)))
+			}
+		})
+	}
+	return names
 }
 
 func (w *worker) matchAddr(set *rules.Set, ip net.IP, matched *[]alert.Matched) {

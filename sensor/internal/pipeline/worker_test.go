@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"bytes"
+	"encoding/base64"
 	"slices"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
+	"github.com/miekg/dns"
 
 	"github.com/phonehome-sensor/phonehome/rules"
 	"github.com/phonehome-sensor/phonehome/sensor/internal/alert"
@@ -306,5 +308,33 @@ func TestHTTPHeadOverSegments(t *testing.T) {
 				t.Errorf("user agent %+v", ev.UserAgent)
 			}
 		})
+	}
+}
+
+// TestDNSHTTPSECH: the ech SvcParam of an HTTPS answer is read and its
+// public name reported as such.
+func TestDNSHTTPSECH(t *testing.T) {
+	ech, err := base64.StdEncoding.DecodeString("AEX+DQBBpQAgACDgLrm9eb/Ty7mTKlaBoVW7ZdXfmdh1hfzfKmqYOTkrYQAEAAEAAQASY2xvdWRmbGFyZS1lY2guY29tAAA=")
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := testcap.Query("crypto.cloudflare.com", dns.TypeHTTPS, 7)
+	rr := &dns.HTTPS{SVCB: dns.SVCB{
+		Hdr:      dns.RR_Header{Name: "crypto.cloudflare.com.", Rrtype: dns.TypeHTTPS, Class: dns.ClassINET, Ttl: 300},
+		Priority: 1, Target: ".",
+		Value: []dns.SVCBKeyValue{&dns.SVCBAlpn{Alpn: []string{"h2"}}, &dns.SVCBECHConfig{ECH: ech}},
+	}}
+	fs := frames(t, func(w *testcap.Writer) error { return w.DNS(client, resolver, q, testcap.Reply(q, rr)) })
+	w, obs := newTestWorker(t, true)
+	for _, f := range fs {
+		w.packet(layers.LinkTypeEthernet, f, time.Now().UnixNano())
+	}
+	if len(obs) != 2 {
+		t.Fatalf("%d observations", len(obs))
+	}
+	<-obs
+	ev := (<-obs).event
+	if ev.Phonehome == nil || !slices.Equal(ev.Phonehome.ECHPublicNames, []string{"cloudflare-ech.com"}) {
+		t.Fatalf("phonehome %+v", ev.Phonehome)
 	}
 }
