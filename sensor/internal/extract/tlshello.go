@@ -53,6 +53,7 @@ type ClientHello struct {
 	Version           uint16 // legacy_version in the ClientHello body
 	SNI               []byte // first host_name entry of server_name (ext 0), nil when absent; raw bytes, see AppendName
 	ServerNames       int    // number of host_name entries
+	ServerNameList    []byte // raw server_name_list of ext 0 (without its length); iterate with HostNames
 	ALPN              []byte // raw protocol_name_list of ext 16 (without its 2-byte length); iterate with ALPNProtocols
 	SupportedVersions []byte // raw list of ext 43 (without its 1-byte length)
 	CipherSuites      []byte // raw cipher_suites vector (without length); 3-byte cipher specs when SSLv2
@@ -80,6 +81,26 @@ func (h *ClientHello) ALPNProtocols() iter.Seq[[]byte] {
 				return
 			}
 			list = list[1+n:]
+		}
+	}
+}
+
+// HostNames iterates over every host_name entry of the server_name
+// extension, in order (RFC 6066 allows one per type, but a hostile client
+// may send several: each is a name to match). It does not allocate.
+func (h *ClientHello) HostNames() iter.Seq[[]byte] {
+	list := h.ServerNameList
+	return func(yield func([]byte) bool) {
+		for len(list) >= 3 {
+			typ, n := list[0], int(list[1])<<8|int(list[2])
+			if len(list) < 3+n {
+				return
+			}
+			name := list[3 : 3+n : 3+n]
+			list = list[3+n:]
+			if typ == 0 && !yield(name) {
+				return
+			}
 		}
 	}
 }
@@ -358,6 +379,7 @@ func parseServerName(data []byte, h *ClientHello) error {
 	if len(data) < 2 || int(data[0])<<8|int(data[1]) != len(data)-2 {
 		return ErrMalformed
 	}
+	h.ServerNameList = data[2:len(data):len(data)]
 	for l := data[2:]; len(l) > 0; {
 		if len(l) < 3 {
 			return ErrMalformed

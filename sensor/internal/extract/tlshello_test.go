@@ -692,3 +692,18 @@ func BenchmarkALPNProtocols(b *testing.B) {
 	}
 	_ = n
 }
+
+func TestHostNames(t *testing.T) {
+	p := record(handshake(helloBody(sniExt(sniEntry(0, "first.example"), sniEntry(1, "other-type"), sniEntry(0, "second.example")))))
+	var h ClientHello
+	if _, err := ParseClientHello(p, nil, &h); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for n := range h.HostNames() {
+		got = append(got, string(n))
+	}
+	if strings.Join(got, ",") != "first.example,second.example" || string(h.SNI) != "first.example" || h.ServerNames != 2 {
+		t.Fatalf("names %q, SNI %q, count %d", got, h.SNI, h.ServerNames)
+	}
+}

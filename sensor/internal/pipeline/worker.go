@@ -363,31 +363,44 @@ func (w *worker) clientHello(payload []byte) error {
 		return err
 	}
 	w.c.ClientHellos++
-	h := &w.hello
+	return w.reportHello(&w.hello, "tls", "tcp", &w.c.UnseenTLS, "")
+}
+
+// reportHello matches and reports a parsed ClientHello, from TCP or from
+// QUIC CRYPTO frames.
+func (w *worker) reportHello(h *extract.ClientHello, proto, transport string, unseen *UnseenCounts, quicVersion string) error {
 	switch {
 	case h.ECH || h.ESNI:
-		w.c.UnseenTLS[UnseenEncrypted]++
+		unseen[UnseenEncrypted]++
 	case len(h.SNI) == 0:
-		w.c.UnseenTLS[UnseenNoSNI]++
+		unseen[UnseenNoSNI]++
 	}
 	p := &w.pkt
 	set := w.cfg.Rules()
 	w.hits = w.hits[:0]
 	var matched []alert.Matched
-	w.name = extract.AppendName(w.name[:0], h.SNI)
-	if len(h.SNI) > 0 && !h.ECH {
+	if !h.ECH {
 		// The outer name of an ECH hello is the public name, not the
-		// destination: it is reported, never matched.
-		w.hits = set.MatchName(bytesString(w.name), w.hits)
-		for range w.hits {
-			matched = append(matched, alert.Matched{Atomic: string(w.name), Field: "tls.client.server_name"})
+		// destination: it is reported, never matched. Every host_name
+		// entry is matched: a client may send several.
+		for name := range h.HostNames() {
+			w.name = extract.AppendName(w.name[:0], name)
+			n := len(w.hits)
+			w.hits = set.MatchName(bytesString(w.name), w.hits)
+			for range w.hits[n:] {
+				matched = append(matched, alert.Matched{Atomic: string(w.name), Field: "tls.client.server_name"})
+			}
 		}
 	}
+	w.name = extract.AppendName(w.name[:0], h.SNI)
 	w.matchDst(set, &matched)
 	if len(w.hits) == 0 && !w.cfg.Inspect {
 		return nil
 	}
-	ev := w.baseEvent("tls", "tcp")
+	ev := w.baseEvent(proto, transport)
+	if quicVersion != "" {
+		ev.Phonehome = &alert.PhonehomeExt{QUICVersion: quicVersion}
+	}
 	t := &alert.TLS{Client: alert.TLSClient{ECH: h.ECH, ESNI: h.ESNI, SSLv2: h.SSLv2}}
 	if len(h.SNI) > 0 {
 		t.Client.ServerName = string(w.name)
