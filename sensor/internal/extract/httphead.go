@@ -262,3 +262,32 @@ func equalFoldASCII(b []byte, s string) bool {
 	}
 	return true
 }
+
+// TargetAuthority returns the authority (host[:port]) of a request target
+// in absolute form ("http://host:port/path", RFC 9112 §3.2.2, as sent to
+// proxies) or authority form ("host:port", CONNECT §3.2.3), without any
+// userinfo; nil for origin-form and asterisk-form targets. Through a
+// proxy, this is where the request goes, whatever the Host header says.
+func TargetAuthority(r *HTTPRequest) []byte {
+	t := r.Target
+	if len(t) == 0 || t[0] == '/' || t[0] == '*' {
+		return nil
+	}
+	if string(r.Method) != "CONNECT" {
+		i := bytes.Index(t, []byte("://"))
+		if i <= 0 {
+			return nil
+		}
+		t = t[i+3:]
+		if j := bytes.IndexAny(t, "/?#"); j >= 0 {
+			t = t[:j]
+		}
+	}
+	if i := bytes.LastIndexByte(t, '@'); i >= 0 {
+		t = t[i+1:]
+	}
+	if len(t) == 0 {
+		return nil
+	}
+	return t[:len(t):len(t)]
+}

@@ -320,3 +320,23 @@ func BenchmarkIsRequestStart(b *testing.B) {
 	}
 	_ = n
 }
+
+func TestTargetAuthority(t *testing.T) {
+	tests := []struct{ method, target, want string }{
+		{"GET", "/index.html", ""},
+		{"OPTIONS", "*", ""},
+		{"GET", "http://proxied.example/x?y", "proxied.example"},
+		{"GET", "http://user:pw@proxied.example:8080", "proxied.example:8080"},
+		{"GET", "http://[2001:db8::1]:8080/a", "[2001:db8::1]:8080"},
+		{"CONNECT", "tunnel.example:443", "tunnel.example:443"},
+		{"CONNECT", "[fd99::2]:443", "[fd99::2]:443"},
+		{"GET", "nonsense", ""},
+		{"GET", "http://", ""},
+	}
+	for _, tt := range tests {
+		r := HTTPRequest{Method: []byte(tt.method), Target: []byte(tt.target)}
+		if got := string(TargetAuthority(&r)); got != tt.want {
+			t.Errorf("%s %s: got %q, want %q", tt.method, tt.target, got, tt.want)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"bytes"
 	"net"
 	"net/netip"
 	"strconv"
@@ -435,11 +436,26 @@ func (w *worker) httpRequest(payload []byte) int {
 	set := w.cfg.Rules()
 	w.hits = w.hits[:0]
 	var matched []alert.Matched
+	// Through a proxy the target's authority says where the request goes;
+	// the Host header should agree, but a client may make them differ:
+	// both are matched. url.domain is the Host header when there is one
+	// (as tshark and Zeek report it), else the target's host.
+	if auth := hostOnly(extract.TargetAuthority(r)); len(auth) > 0 && !bytes.EqualFold(auth, hostOnly(r.Host)) {
+		w.name = extract.AppendName(w.name[:0], auth)
+		w.hits = set.MatchName(bytesString(w.name), w.hits)
+		for range w.hits {
+			matched = append(matched, alert.Matched{Atomic: string(w.name), Field: "url.original"})
+		}
+		if len(r.Host) == 0 {
+			r.Host = auth
+		}
+	}
 	host := hostOnly(r.Host)
 	w.name = extract.AppendName(w.name[:0], host)
 	if len(host) > 0 {
+		n := len(w.hits)
 		w.hits = set.MatchName(bytesString(w.name), w.hits)
-		for range w.hits {
+		for range w.hits[n:] {
 			matched = append(matched, alert.Matched{Atomic: string(w.name), Field: "url.domain"})
 		}
 	}

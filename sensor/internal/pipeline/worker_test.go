@@ -338,3 +338,31 @@ func TestDNSHTTPSECH(t *testing.T) {
 		t.Fatalf("phonehome %+v", ev.Phonehome)
 	}
 }
+
+// TestHTTPProxyForms: the destination of absolute-form and CONNECT
+// requests is matched even when the Host header names something else.
+func TestHTTPProxyForms(t *testing.T) {
+	tests := []struct{ name, req, domain string }{
+		{"absolute form, lying Host", "GET http://dnl-01.geo.kaspersky.com/bases/x HTTP/1.1\r\nHost: harmless.example\r\n\r\n", "harmless.example"},
+		{"absolute form, no Host", "GET http://dnl-01.geo.kaspersky.com:80/ HTTP/1.0\r\n\r\n", "dnl-01.geo.kaspersky.com"},
+		{"CONNECT", "CONNECT ksn-a-1.kaspersky-labs.com:443 HTTP/1.1\r\nHost: ksn-a-1.kaspersky-labs.com:443\r\n\r\n", "ksn-a-1.kaspersky-labs.com"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fs := frames(t, func(w *testcap.Writer) error {
+				return w.TCPSession(client, web, 0, 3128, [][]byte{[]byte(tt.req)}, nil)
+			})
+			w, obs := newTestWorker(t, false)
+			for _, f := range fs {
+				w.packet(layers.LinkTypeEthernet, f, time.Now().UnixNano())
+			}
+			if len(obs) != 1 {
+				t.Fatalf("%d observations, want 1 alert", len(obs))
+			}
+			o := <-obs
+			if o.event.URL == nil || o.event.URL.Domain != tt.domain || len(o.hits) == 0 {
+				t.Fatalf("url %+v, %d hits", o.event.URL, len(o.hits))
+			}
+		})
+	}
+}
