@@ -9,6 +9,8 @@ import (
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
+
+	"github.com/phonehome-sensor/phonehome/sensor/internal/defrag"
 )
 
 // linkTypeNFLOG is DLT_NFLOG, which gopacket does not name.
@@ -29,7 +31,9 @@ const (
 	FlagACK
 )
 
-// Packet is one decoded frame. Payload aliases the frame.
+// Packet is one decoded frame. Payload aliases the frame, or for a
+// reassembled datagram the Decoder's reassembly buffer, valid until the
+// next Decode or DecodeAt.
 type Packet struct {
 	Src, Dst         netip.Addr
 	SrcPort, DstPort uint16
@@ -39,6 +43,7 @@ type Packet struct {
 	SrcMAC           [6]byte
 	HasMAC           bool
 	Truncated        bool // the frame was cut by the snap length
+	Reassembled      bool // the frame completed a fragmented datagram; Payload is the datagram's
 	Payload          []byte
 }
 
@@ -71,11 +76,12 @@ type Stats struct {
 	Packets      uint64
 	Decoded      uint64 // frames that gave an IP packet with TCP or UDP
 	Errors       [numLayers]uint64
-	Fragments    uint64 // IP fragments (not reassembled)
+	Fragments    uint64 // IP fragments seen (reassembled or not; see Defrag)
 	NotTCPUDP    uint64 // IP packets of other protocols (ICMP, ESP, …)
 	NotIP        uint64 // frames carrying no IP (ARP, LLDP, …)
 	UnknownLink  uint64 // frames of a link type the decoder does not know
 	SnapTruncate uint64
+	Defrag       defrag.Stats // reassembly of TCP and UDP fragments: a copy of the table's counters
 }
 
 // Add adds o to s.
@@ -90,6 +96,7 @@ func (s *Stats) Add(o *Stats) {
 	s.NotIP += o.NotIP
 	s.UnknownLink += o.UnknownLink
 	s.SnapTruncate += o.SnapTruncate
+	s.Defrag.Add(&o.Defrag)
 }
 
 // ErrorCount is the sum of the per-layer errors.
@@ -126,14 +133,24 @@ type Decoder struct {
 
 	parsers map[gopacket.LayerType]*gopacket.DecodingLayerParser
 	decoded []gopacket.LayerType
-	Stats   Stats
+	// defrag reassembles fragments; made on the first fragment, as most
+	// traffic has none.
+	defrag    *defrag.Table
+	defragCfg defrag.Config
+	Stats     Stats
 }
 
-// New returns a Decoder.
-func New() *Decoder {
+// New returns a Decoder that reassembles fragments within
+// defrag.DefaultConfig.
+func New() *Decoder { return NewWithConfig(defrag.Config{}) }
+
+// NewWithConfig returns a Decoder whose fragment reassembly is bounded by
+// cfg (zero fields take defrag.DefaultConfig's).
+func NewWithConfig(cfg defrag.Config) *Decoder {
 	return &Decoder{
-		parsers: make(map[gopacket.LayerType]*gopacket.DecodingLayerParser),
-		decoded: make([]gopacket.LayerType, 0, 16),
+		parsers:   make(map[gopacket.LayerType]*gopacket.DecodingLayerParser),
+		decoded:   make([]gopacket.LayerType, 0, 16),
+		defragCfg: cfg,
 	}
 }
 
@@ -177,13 +194,31 @@ func FirstLayer(lt layers.LinkType, data []byte) gopacket.LayerType {
 }
 
 // ErrSkip reports a frame that carries nothing to follow: not IP, not
-// TCP/UDP, an IP fragment, or undecodable (counted in Stats).
+// TCP/UDP, an IP fragment that completes no datagram, or undecodable
+// (counted in Stats).
 var ErrSkip = errors.New("decode: frame skipped")
 
-// Decode decodes one frame into p. It returns ErrSkip when the frame has
-// no TCP or UDP packet to follow; the reason is counted in d.Stats.
+// Decode is DecodeAt at packet time 0. Time then stands still for
+// reassembly: incomplete datagrams never time out and leave only when the
+// table's caps push them out. Callers that know packet time use DecodeAt,
+// and should not mix the two on one Decoder.
 func (d *Decoder) Decode(lt layers.LinkType, data []byte, p *Packet) error {
+	return d.DecodeAt(lt, data, 0, p)
+}
+
+// DecodeAt decodes one frame, seen at packet time ts (Unix nanoseconds),
+// into p. It returns ErrSkip when the frame has no TCP or UDP packet to
+// follow; the reason is counted in d.Stats. A TCP or UDP fragment goes to
+// the reassembly table; the fragment that completes its datagram decodes
+// as the whole datagram would, with p.Reassembled set.
+func (d *Decoder) DecodeAt(lt layers.LinkType, data []byte, ts int64, p *Packet) error {
 	d.Stats.Packets++
+	p.Reassembled = false
+	if d.defrag != nil && d.defrag.Len() > 0 {
+		// expire idle datagrams on packet time even when no fragment comes
+		d.defrag.Expire(ts)
+		d.Stats.Defrag = d.defrag.Stats
+	}
 	first := FirstLayer(lt, data)
 	if first == gopacket.LayerTypeZero {
 		d.Stats.UnknownLink++
@@ -199,7 +234,7 @@ func (d *Decoder) Decode(lt layers.LinkType, data []byte, p *Packet) error {
 	}
 	var (
 		haveIP, haveL4 bool
-		isFrag         bool
+		isFrag, fragV6 bool
 	)
 	p.HasMAC = false
 	p.Proto = 0
@@ -214,43 +249,19 @@ func (d *Decoder) Decode(lt layers.LinkType, data []byte, p *Packet) error {
 			p.Src, _ = netip.AddrFromSlice(d.ip4.SrcIP)
 			p.Dst, _ = netip.AddrFromSlice(d.ip4.DstIP)
 			haveIP = true
-			isFrag = d.ip4.Flags&layers.IPv4MoreFragments != 0 || d.ip4.FragOffset != 0
+			isFrag, fragV6 = d.ip4.Flags&layers.IPv4MoreFragments != 0 || d.ip4.FragOffset != 0, false
 		case layers.LayerTypeIPv6:
 			p.Src, _ = netip.AddrFromSlice(d.ip6.SrcIP)
 			p.Dst, _ = netip.AddrFromSlice(d.ip6.DstIP)
 			haveIP = true
 			isFrag = false
 		case layers.LayerTypeIPv6Fragment:
-			isFrag = d.frag6.FragmentOffset != 0 || d.frag6.MoreFragments
+			isFrag, fragV6 = d.frag6.FragmentOffset != 0 || d.frag6.MoreFragments, true
 		case layers.LayerTypeTCP:
-			t := &d.tcp
-			p.Proto = ProtoTCP
-			p.SrcPort, p.DstPort = uint16(t.SrcPort), uint16(t.DstPort)
-			p.Seq = t.Seq
-			var f uint8
-			if t.FIN {
-				f |= FlagFIN
-			}
-			if t.SYN {
-				f |= FlagSYN
-			}
-			if t.RST {
-				f |= FlagRST
-			}
-			if t.PSH {
-				f |= FlagPSH
-			}
-			if t.ACK {
-				f |= FlagACK
-			}
-			p.TCPFlags = f
-			p.Payload = t.Payload
+			d.fillTCP(p)
 			haveL4 = true
 		case layers.LayerTypeUDP:
-			p.Proto = ProtoUDP
-			p.SrcPort, p.DstPort = uint16(d.udp.SrcPort), uint16(d.udp.DstPort)
-			p.TCPFlags = 0
-			p.Payload = d.udp.Payload
+			d.fillUDP(p)
 			haveL4 = true
 		}
 	}
@@ -258,12 +269,22 @@ func (d *Decoder) Decode(lt layers.LinkType, data []byte, p *Packet) error {
 		d.Stats.Errors[d.failedLayer(first)]++
 		return ErrSkip
 	}
+	if haveIP && !haveL4 && !isFrag && d.decoded[len(d.decoded)-1] == layers.LayerTypeIPv6 {
+		// Routing or Destination Options headers, which the parser does
+		// not know, may stand before a Fragment header.
+		isFrag, fragV6 = d.fragmentBehindExtensions(), true
+	}
 	switch {
 	case haveL4:
 		d.Stats.Decoded++
 		return nil
 	case isFrag:
 		d.Stats.Fragments++
+		if parser.Truncated {
+			// the snap length cut the fragment: its datagram cannot be whole
+			return ErrSkip
+		}
+		return d.reassemble(fragV6, ts, p)
 	case haveIP:
 		d.Stats.NotTCPUDP++
 	default:
