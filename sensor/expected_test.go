@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -20,13 +21,7 @@ var sharedPcaps = filepath.Join("..", "..", "shared", "testdata", "pcaps")
 // knownMisses lists the expected tuples phonehome cannot reproduce yet,
 // each with the reason. The test fails when one of them starts to be
 // reproduced, so the list cannot go stale.
-var knownMisses = map[string]string{
-	// The answers of these responses are in IP fragments: no IP
-	// defragmentation yet (the queries are reproduced).
-	"nDPI/dns_fragmented.pcap dns 173.194.169.104 fg2.weberlab.de A":           "response in IPv4 fragments, no defragmentation yet",
-	"nDPI/dns_fragmented.pcap dns 2a00:1450:4013:c03::10a pa.weberlab.de AAAA": "response in IPv6 fragments, no defragmentation yet",
-	"nDPI/dns_fragmented.pcap dns 2a00:1450:4013:c06::105 fg2.weberlab.de A":   "response in IPv6 fragments, no defragmentation yet",
-}
+var knownMisses = map[string]string{}
 
 type expectedFile struct {
 	File    string `json:"file"`
@@ -34,9 +29,11 @@ type expectedFile struct {
 		LinkTypes string `json:"link_types"`
 	} `json:"capture"`
 	Expect struct {
-		DNS  [][]any `json:"dns"`
-		TLS  [][]any `json:"tls"`
-		HTTP [][]any `json:"http"`
+		DNS   [][]any `json:"dns"`
+		TLS   [][]any `json:"tls"`
+		HTTP  [][]any `json:"http"`
+		QUIC  [][]any `json:"quic"`
+		GQUIC [][]any `json:"gquic"`
 	} `json:"expect"`
 	Tshark struct {
 		TLS []struct {
@@ -127,13 +124,14 @@ func TestExpectedTuples(t *testing.T) {
 	reproduced := map[string]bool{}
 	var checked int
 	for _, f := range files {
-		if len(f.Expect.DNS)+len(f.Expect.TLS)+len(f.Expect.HTTP) == 0 {
+		if len(f.Expect.DNS)+len(f.Expect.TLS)+len(f.Expect.HTTP)+len(f.Expect.QUIC)+len(f.Expect.GQUIC) == 0 {
 			continue
 		}
 		t.Run(f.File, func(t *testing.T) {
 			evs := inspectEvents(t, filepath.Join(sharedPcaps, f.File))
 			dns := map[string]map[string]bool{} // client qname qtype → answers
 			tls := map[string]bool{}
+			quic := map[string]bool{}
 			http := map[string]bool{}
 			for _, ev := range evs {
 				switch field(ev, "network.protocol") {
@@ -158,6 +156,12 @@ func TestExpectedTuples(t *testing.T) {
 						sni = "<nil>"
 					}
 					tls[str(field(ev, "source.ip"))+" "+str(field(ev, "destination.ip"))+" "+str(field(ev, "destination.port"))+" "+str(sni)] = true
+				case "quic":
+					sni := field(ev, "tls.client.server_name")
+					if sni == nil {
+						sni = "<nil>"
+					}
+					quic[str(field(ev, "source.ip"))+" "+str(field(ev, "destination.ip"))+" "+str(field(ev, "destination.port"))+" "+str(sni)] = true
 				case "http":
 					http[str(field(ev, "source.ip"))+" "+str(field(ev, "url.domain"))] = true
 				}
@@ -208,6 +212,21 @@ func TestExpectedTuples(t *testing.T) {
 				key := f.File + " tls " + k
 				if !tls[k] {
 					miss(key, "no such ClientHello")
+					continue
+				}
+				reproduced[key] = true
+			}
+			// gQUIC hellos are QUIC events too, with the gQUIC version.
+			for _, e := range append(slices.Clone(f.Expect.QUIC), f.Expect.GQUIC...) {
+				checked++
+				sni := "<nil>"
+				if e[3] != nil {
+					sni = strings.ToLower(str(e[3]))
+				}
+				k := fmt.Sprintf("%s %s %s %s", e[0], e[1], str(e[2]), sni)
+				key := f.File + " quic " + k
+				if !quic[k] {
+					miss(key, "no such QUIC ClientHello")
 					continue
 				}
 				reproduced[key] = true

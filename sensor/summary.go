@@ -25,10 +25,15 @@ func printSummary(w io.Writer, a *args, st *pipeline.Stats, inv *inventory.Inven
 	d := &st.Decode
 	p("  decoded\t%d TCP/UDP, %d IP fragments, %d other IP, %d not IP, %d unknown link type", d.Decoded, d.Fragments, d.NotTCPUDP, d.NotIP, d.UnknownLink)
 	p("  decode errors\t%s", decodeErrors(d))
+	if d.Fragments > 0 {
+		g := &d.Defrag
+		p("  IP fragments\t%d: %d datagrams reassembled, %d timed out, %d evicted, %d invalid, %d overlapping", d.Fragments, g.Reassembled, g.Timeouts, g.Evicted, g.Invalid, g.Overlaps)
+	}
 	p("  flows\t%d created, peak %d, %d refused (table full)", st.Flows.Created, st.Flows.Peak, st.Flows.Refused)
 	p("  DNS messages\t%d (%d malformed, %d partial)", st.DNSMessages, st.DNSMalformed, st.DNSPartial)
 	p("  ClientHellos\t%d (%d gathered from several segments; %d incomplete: %d after a gap or out-of-order segment, %d over the buffer cap; %d malformed)",
 		st.ClientHellos, st.HelloReassembled, st.HelloIncomplete, st.HelloGaps, st.HelloTooBig, st.HelloMalformed)
+	p("  QUIC\t%d client Initial datagrams, %d ClientHellos (%d datagrams undecryptable, %d malformed)", st.QUICInitials, st.QUICHellos, st.QUICUndecryptable, st.QUICMalformed)
 	p("  HTTP requests\t%d", st.HTTPRequests)
 	p("  names unseen\tTLS %s; QUIC %s", unseenText(&st.UnseenTLS), unseenText(&st.UnseenQUIC))
 	if st.GatherRefused > 0 || st.StreamStartLost > 0 {

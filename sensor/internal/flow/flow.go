@@ -57,6 +57,7 @@ type Flow struct {
 	G         [2]*Gather // stream-start gatherers (ClientHello, request head), by direction; the worker's to pool
 	GatherFor [2]uint8   // what each gatherer collects; worker-defined
 	SynSeen   [2]bool    // a SYN was seen in this direction, so NextSeq is where its data starts
+	Aux       any        // the worker's state for the rare flows that need more (a QUIC assembler)
 	live      bool
 }
 

@@ -47,24 +47,28 @@ type Config struct {
 
 // Counters are the extraction counters of one worker.
 type Counters struct {
-	DNSMessages      uint64
-	DNSMalformed     uint64 // payload on a DNS port that did not parse
-	DNSPartial       uint64 // messages malformed after the question
-	DNSTCPOversize   uint64 // DNS over TCP messages larger than the stream buffer
-	DNSTCPGaps       uint64 // DNS over TCP streams resynchronised after a gap
-	ClientHellos     uint64
-	HelloIncomplete  uint64 // ClientHellos never completed (gap, too big, flow ended)
-	HelloReassembled uint64 // ClientHellos gathered from several segments
-	HelloGaps        uint64 // gathering stopped by a missing or out-of-order segment
-	HelloTooBig      uint64 // gathering stopped by the buffer cap
-	HelloMalformed   uint64
-	HTTPRequests     uint64
-	GatherRefused    uint64 // hellos or heads not gathered: the worker's gathering memory was spent
-	StreamStartLost  uint64 // streams whose data came after a hole that never filled: their start is unknown
-	UnseenTLS        UnseenCounts
-	UnseenQUIC       UnseenCounts
-	Observations     uint64
-	Hits             uint64
+	DNSMessages       uint64
+	DNSMalformed      uint64 // payload on a DNS port that did not parse
+	DNSPartial        uint64 // messages malformed after the question
+	DNSTCPOversize    uint64 // DNS over TCP messages larger than the stream buffer
+	DNSTCPGaps        uint64 // DNS over TCP streams resynchronised after a gap
+	ClientHellos      uint64
+	HelloIncomplete   uint64 // ClientHellos never completed (gap, too big, flow ended)
+	HelloReassembled  uint64 // ClientHellos gathered from several segments
+	HelloGaps         uint64 // gathering stopped by a missing or out-of-order segment
+	HelloTooBig       uint64 // gathering stopped by the buffer cap
+	HelloMalformed    uint64
+	HTTPRequests      uint64
+	QUICInitials      uint64 // client datagrams starting with a QUIC Initial (or gQUIC CHLO)
+	QUICHellos        uint64 // ClientHellos read from QUIC Initials
+	QUICUndecryptable uint64 // datagrams whose Initials could not be decrypted
+	QUICMalformed     uint64 // bad frames or ClientHellos inside decrypted Initials
+	GatherRefused     uint64 // hellos or heads not gathered: the worker's gathering memory was spent
+	StreamStartLost   uint64 // streams whose data came after a hole that never filled: their start is unknown
+	UnseenTLS         UnseenCounts
+	UnseenQUIC        UnseenCounts
+	Observations      uint64
+	Hits              uint64
 }
 
 func (c *Counters) add(o *Counters) {
@@ -80,6 +84,10 @@ func (c *Counters) add(o *Counters) {
 	c.HelloTooBig += o.HelloTooBig
 	c.HelloMalformed += o.HelloMalformed
 	c.HTTPRequests += o.HTTPRequests
+	c.QUICInitials += o.QUICInitials
+	c.QUICHellos += o.QUICHellos
+	c.QUICUndecryptable += o.QUICUndecryptable
+	c.QUICMalformed += o.QUICMalformed
 	c.GatherRefused += o.GatherRefused
 	c.StreamStartLost += o.StreamStartLost
 	c.UnseenTLS.add(&o.UnseenTLS)

@@ -249,6 +249,9 @@ func (w *worker) gatherFail(f *flow.Flow, dir int, why Unseen) {
 // worker's packet is the packet being processed, not this flow's: events
 // take their endpoints from the flow instead.
 func (w *worker) flowEnded(f *flow.Flow) {
+	if f.Aux != nil {
+		w.quicEnded(f)
+	}
 	if f.G[0] == nil && f.G[1] == nil {
 		return
 	}

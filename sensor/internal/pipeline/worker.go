@@ -69,6 +69,12 @@ type worker struct {
 	gathering   int // gatherers in use
 	gatherBytes int // their buffers' memory
 
+	quicScratch extract.QUICAssembler // for datagrams of flows without state
+	quicPool    []*quicFlow
+	quicCount   int // QUIC flows followed
+	gquicNames  []byte
+	ja4         [64]byte
+
 	hello   extract.ClientHello
 	scratch []byte
 	http    extract.HTTPRequest
@@ -100,7 +106,7 @@ func (w *worker) finish() { w.flows.Flush() }
 
 func (w *worker) packet(lt layers.LinkType, data []byte, ts int64) {
 	p := &w.pkt
-	if w.dec.Decode(lt, data, p) != nil {
+	if w.dec.DecodeAt(lt, data, ts, p) != nil {
 		return
 	}
 	w.now = ts
@@ -140,7 +146,7 @@ func (w *worker) packet(lt layers.LinkType, data []byte, ts int64) {
 	case decode.ProtoUDP:
 		for _, x := range udpExtractors {
 			if x.match(p) {
-				x.handle(w, p.Payload)
+				x.handle(w, f, dir, p.Payload)
 				break
 			}
 		}
@@ -157,12 +163,16 @@ func (w *worker) packet(lt layers.LinkType, data []byte, ts int64) {
 type udpExtractor struct {
 	name   string
 	match  func(p *decode.Packet) bool
-	handle func(w *worker, payload []byte)
+	handle func(w *worker, f *flow.Flow, dir int, payload []byte)
 }
 
 var udpExtractors = []udpExtractor{
 	{"dns", func(p *decode.Packet) bool { return extract.IsDNSPort(p.SrcPort) || extract.IsDNSPort(p.DstPort) },
-		func(w *worker, b []byte) { w.dnsMessage(b, "udp") }},
+		func(w *worker, _ *flow.Flow, _ int, b []byte) { w.dnsMessage(b, "udp") }},
+	// QUIC on any port: the long header and version say what it is.
+	{"quic", func(p *decode.Packet) bool { return extract.IsQUICInitial(p.Payload) }, (*worker).quicDatagram},
+	// Google QUIC: ParseGQUICCHLO rejects anything else in a few compares.
+	{"gquic", func(*decode.Packet) bool { return true }, (*worker).gquicDatagram},
 }
 
 // streamExtractor reads the start of TCP payload segments, recognised by
@@ -403,6 +413,14 @@ func (w *worker) reportHello(h *extract.ClientHello, proto, transport string, un
 		ev.Phonehome = &alert.PhonehomeExt{QUICVersion: quicVersion}
 	}
 	t := &alert.TLS{Client: alert.TLSClient{ECH: h.ECH, ESNI: h.ESNI, SSLv2: h.SSLv2}}
+	// JA4 costs two SHA-256s: only for hellos that are reported.
+	ja4 := byte('t')
+	if proto == "quic" {
+		ja4 = 'q'
+	}
+	if len(h.CipherSuites) > 0 || h.SSLv2 {
+		t.Client.JA4 = string(extract.AppendJA4(w.ja4[:0], h, ja4))
+	}
 	if len(h.SNI) > 0 {
 		t.Client.ServerName = string(w.name)
 	}
