@@ -16,7 +16,7 @@ var ErrNotDNS = errors.New("extract: not a DNS message")
 // question unpack but whose later sections do not is returned with
 // partial set: the question is still worth reporting.
 func ParseDNS(p []byte, m *dns.Msg) (partial bool, err error) {
-	if len(p) < 12 {
+	if len(p) < 12 || !plausibleDNS(p) {
 		return false, ErrNotDNS
 	}
 	*m = dns.Msg{}
@@ -87,4 +87,15 @@ func SplitTCPDNS(buf []byte) (msg, rest []byte, ok bool) {
 // DNS, mDNS and LLMNR use the same message format.
 func IsDNSPort(p uint16) bool {
 	return p == 53 || p == 5353 || p == 5355
+}
+
+// plausibleDNS rejects, without allocating, payloads whose header cannot
+// describe a DNS message of their size: every question takes at least 5
+// bytes (root name, type, class). Random or foreign bytes on a DNS port
+// fail this (the question count is then large) before miekg/dns
+// allocates. Record counts are not checked: a message cut short by the
+// snap length still has its question read.
+func plausibleDNS(p []byte) bool {
+	qd := int(p[4])<<8 | int(p[5])
+	return qd*5 <= len(p)-12
 }
