@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
+	"github.com/alecthomas/units"
 
 	"github.com/phonehome-sensor/phonehome/rules"
 	"github.com/phonehome-sensor/phonehome/sensor/internal/alert"
@@ -62,6 +63,7 @@ type args struct {
 	dedupWindow  time.Duration
 	observerName string
 	flowMax      int
+	helloMax     units.Base2Bytes
 	summaryHosts int
 	logLevel     string
 	testInputs   []string
@@ -89,6 +91,7 @@ func run(argv []string, stdout, stderr io.Writer) int {
 		c.Flag("rules.no-builtin", "Do not load the built-in profiles.").BoolVar(&a.noBuiltin)
 		c.Flag("home-net", "Network whose hosts are inventoried (CIDR); repeatable. Default: RFC 1918, RFC 6598, link-local, ULA.").StringsVar(&a.homeNets)
 		c.Flag("flow.max", "Flow table capacity (all workers together).").Default("262144").IntVar(&a.flowMax)
+		c.Flag("reassembly.hello-max", "Bytes gathered for one TLS or QUIC ClientHello before giving up (counted as unseen: buffer_cap).").Default("16KiB").BytesVar(&a.helloMax)
 		c.Flag("observer.name", "Sensor name in events (observer.hostname). Default: the host name.").StringVar(&a.observerName)
 	}
 	runCmd := app.Command("run", "Read captures, match, write alerts, keep the inventory, print a summary.")
@@ -283,6 +286,7 @@ func sense(a *args, inspect bool, stdout io.Writer, log *slog.Logger) (*pipeline
 		Workers:   a.workers,
 		Inspect:   inspect,
 		Flow:      flow.Config{MaxFlows: max(a.flowMax/a.workers, 1)},
+		HelloMax:  int(a.helloMax),
 		Rules:     ruleSet.Load,
 		Inventory: inv,
 		Observer:  observer,

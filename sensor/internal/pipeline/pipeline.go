@@ -32,6 +32,9 @@ type Config struct {
 	// false only alerts are emitted.
 	Inspect bool
 	Flow    flow.Config
+	// HelloMax bounds the bytes gathered for one ClientHello, over TCP
+	// segments or QUIC CRYPTO frames (0: DefaultHelloMax).
+	HelloMax int
 	// Rules returns the rule set in force; it is called once per
 	// observation, so a reload takes effect at the next one.
 	Rules     func() *rules.Set

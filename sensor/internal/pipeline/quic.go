@@ -9,9 +9,6 @@ const (
 	// maxQUIC bounds the QUIC connections whose client Initials one
 	// worker follows at once; each holds a CRYPTO buffer.
 	maxQUIC = 4096
-	// quicCryptoBuffer bounds the CRYPTO bytes gathered for one
-	// ClientHello (buffers grow to the hello's size, not to the cap).
-	quicCryptoBuffer = extract.DefaultQUICCryptoCap
 )
 
 // quicFlow is the per-flow state of a QUIC connection (flow.Flow.Aux).
@@ -50,8 +47,9 @@ func (w *worker) quicDatagram(f *flow.Flow, dir int, payload []byte) {
 			st, w.quicPool = w.quicPool[n-1], w.quicPool[:n-1]
 			st.a.Reset()
 			*st = quicFlow{a: st.a}
+			st.a.MaxCryptoData = w.cfg.HelloMax
 		} else {
-			st = &quicFlow{a: extract.QUICAssembler{MaxCryptoData: quicCryptoBuffer}}
+			st = &quicFlow{a: extract.QUICAssembler{MaxCryptoData: w.cfg.HelloMax}}
 		}
 		w.quicCount++
 		f.Aux = st

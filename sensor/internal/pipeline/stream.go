@@ -44,7 +44,7 @@ func (w *worker) tcp(f *flow.Flow, dir int) {
 		case d < 0:
 			// Overlap with bytes already looked at: only the new ones.
 			payload, seq = payload[-d:], f.NextSeq[dir]
-		case d > 0 && f.Inspect[dir] == inspectSegments && f.SynSeen[dir] && d < helloBuffer:
+		case d > 0 && f.Inspect[dir] == inspectSegments && f.SynSeen[dir] && int(d) < w.cfg.HelloMax:
 			// The first data of this direction comes after a hole:
 			// out of order. Gather from where the stream starts.
 			if w.gatherOpen(f, dir, f.NextSeq[dir], gatherUnknown) {
@@ -168,7 +168,7 @@ func (w *worker) gatherMore(f *flow.Flow, dir int, seq uint32, payload []byte) {
 	if end := seq + uint32(len(payload)); !f.HaveSeq[dir] || int32(end-f.NextSeq[dir]) > 0 {
 		f.NextSeq[dir], f.HaveSeq[dir] = end, true
 	}
-	limit := helloBuffer
+	limit := w.cfg.HelloMax
 	if f.GatherFor[dir] == gatherHTTP {
 		limit = httpHeadBuffer
 	}

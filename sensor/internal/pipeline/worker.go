@@ -35,8 +35,9 @@ const (
 	// dnsTCPBuffer bounds the stream buffer of one direction of a DNS over
 	// TCP flow.
 	dnsTCPBuffer = 16 << 10
-	// helloBuffer bounds the bytes gathered for one ClientHello.
-	helloBuffer = 16 << 10
+	// DefaultHelloMax bounds the bytes gathered for one ClientHello (TCP
+	// stream or QUIC CRYPTO) when Config.HelloMax is 0.
+	DefaultHelloMax = 16 << 10
 	// httpHeadBuffer bounds the bytes gathered for one request head.
 	httpHeadBuffer = 8 << 10
 	// maxGathers and maxGatherBytes bound the hellos and heads being
@@ -84,6 +85,9 @@ type worker struct {
 }
 
 func newWorker(cfg *Config, out chan<- *observation) *worker {
+	if cfg.HelloMax <= 0 {
+		cfg.HelloMax = DefaultHelloMax
+	}
 	w := &worker{
 		cfg:   cfg,
 		out:   out,
