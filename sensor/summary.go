@@ -36,6 +36,9 @@ func printSummary(w io.Writer, a *args, st *pipeline.Stats, inv *inventory.Inven
 	p("  QUIC\t%d client Initial datagrams, %d ClientHellos (%d datagrams undecryptable, %d malformed)", st.QUICInitials, st.QUICHellos, st.QUICUndecryptable, st.QUICMalformed)
 	p("  HTTP requests\t%d", st.HTTPRequests)
 	p("  names unseen\tTLS %s; QUIC %s", unseenText(&st.UnseenTLS), unseenText(&st.UnseenQUIC))
+	if st.ECHOuter+st.ECHUnverified > 0 {
+		p("  ECH\t%d hellos behind a known public name (destination hidden), %d with the extension and another name (GREASE: name matched)", st.ECHOuter, st.ECHUnverified)
+	}
 	if st.GatherRefused > 0 || st.StreamStartLost > 0 {
 		p("  reassembly\t%d refused (gathering memory spent), %d streams whose start was never captured", st.GatherRefused, st.StreamStartLost)
 	}

@@ -112,7 +112,8 @@ type TLSClient struct {
 	ServerName string   `json:"server_name,omitempty"`
 	JA4        string   `json:"ja4,omitempty"`
 	ALPN       []string `json:"supported_alpn,omitempty"` // not ECS core; named as in packetbeat
-	ECH        bool     `json:"ech,omitempty"`            // the server_name is the outer (public) name
+	ECH        bool     `json:"ech,omitempty"`            // an encrypted_client_hello extension is present (real or GREASE)
+	ECHOuter   bool     `json:"ech_outer,omitempty"`      // server_name is a known ECH public name: the real destination is encrypted
 	ESNI       bool     `json:"esni,omitempty"`
 	SSLv2      bool     `json:"sslv2,omitempty"`
 }

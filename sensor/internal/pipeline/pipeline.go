@@ -35,6 +35,9 @@ type Config struct {
 	// HelloMax bounds the bytes gathered for one ClientHello, over TCP
 	// segments or QUIC CRYPTO frames (0: DefaultHelloMax).
 	HelloMax int
+	// ECH holds the known ECH public names, shared by the workers (nil:
+	// a new set with the built-in names).
+	ECH *ECHNames
 	// Rules returns the rule set in force; it is called once per
 	// observation, so a reload takes effect at the next one.
 	Rules     func() *rules.Set
@@ -66,6 +69,8 @@ type Counters struct {
 	QUICHellos        uint64 // ClientHellos read from QUIC Initials
 	QUICUndecryptable uint64 // datagrams whose Initials could not be decrypted
 	QUICMalformed     uint64 // bad frames or ClientHellos inside decrypted Initials
+	ECHOuter          uint64 // hellos whose server_name is a known ECH public name: the real name is hidden
+	ECHUnverified     uint64 // hellos with an ECH extension and another outer name: GREASE (the name is real) or ECH with an unlearned public name
 	GatherRefused     uint64 // hellos or heads not gathered: the worker's gathering memory was spent
 	StreamStartLost   uint64 // streams whose data came after a hole that never filled: their start is unknown
 	UnseenTLS         UnseenCounts
@@ -91,6 +96,8 @@ func (c *Counters) add(o *Counters) {
 	c.QUICHellos += o.QUICHellos
 	c.QUICUndecryptable += o.QUICUndecryptable
 	c.QUICMalformed += o.QUICMalformed
+	c.ECHOuter += o.ECHOuter
+	c.ECHUnverified += o.ECHUnverified
 	c.GatherRefused += o.GatherRefused
 	c.StreamStartLost += o.StreamStartLost
 	c.UnseenTLS.add(&o.UnseenTLS)

@@ -88,6 +88,9 @@ func newWorker(cfg *Config, out chan<- *observation) *worker {
 	if cfg.HelloMax <= 0 {
 		cfg.HelloMax = DefaultHelloMax
 	}
+	if cfg.ECH == nil { // workers are made one after the other: no race
+		cfg.ECH = NewECHNames(4096)
+	}
 	w := &worker{
 		cfg:   cfg,
 		out:   out,
@@ -326,6 +329,9 @@ func (w *worker) dnsMessage(b []byte, transport string) {
 	}
 	d.HeaderFlags = headerFlags(m)
 	ev.DNS = d
+	if len(echNames) > 0 {
+		w.cfg.ECH.Learn(echNames)
+	}
 	if partial || len(echNames) > 0 {
 		ev.Phonehome = &alert.PhonehomeExt{Partial: partial, ECHPublicNames: echNames}
 	}
@@ -384,27 +390,34 @@ func (w *worker) clientHello(payload []byte) error {
 // reportHello matches and reports a parsed ClientHello, from TCP or from
 // QUIC CRYPTO frames.
 func (w *worker) reportHello(h *extract.ClientHello, proto, transport string, unseen *UnseenCounts, quicVersion string) error {
+	w.name = extract.AppendName(w.name[:0], h.SNI)
+	echOuter := false
 	switch {
-	case h.ECH || h.ESNI:
+	case h.ECH && len(h.SNI) > 0 && w.cfg.ECH.Has(bytesString(w.name)):
+		// Real ECH: server_name is the public name of the client-facing
+		// server; the destination is encrypted. The outer name is still
+		// matched: it names the server the client talks to.
+		echOuter = true
+		w.c.ECHOuter++
+		unseen[UnseenEncrypted]++
+	case h.ESNI && len(h.SNI) == 0:
 		unseen[UnseenEncrypted]++
 	case len(h.SNI) == 0:
 		unseen[UnseenNoSNI]++
+	case h.ECH:
+		w.c.ECHUnverified++
 	}
 	p := &w.pkt
 	set := w.cfg.Rules()
 	w.hits = w.hits[:0]
 	var matched []alert.Matched
-	if !h.ECH {
-		// The outer name of an ECH hello is the public name, not the
-		// destination: it is reported, never matched. Every host_name
-		// entry is matched: a client may send several.
-		for name := range h.HostNames() {
-			w.name = extract.AppendName(w.name[:0], name)
-			n := len(w.hits)
-			w.hits = set.MatchName(bytesString(w.name), w.hits)
-			for range w.hits[n:] {
-				matched = append(matched, alert.Matched{Atomic: string(w.name), Field: "tls.client.server_name"})
-			}
+	// Every host_name entry is matched: a client may send several.
+	for name := range h.HostNames() {
+		w.name = extract.AppendName(w.name[:0], name)
+		n := len(w.hits)
+		w.hits = set.MatchName(bytesString(w.name), w.hits)
+		for range w.hits[n:] {
+			matched = append(matched, alert.Matched{Atomic: string(w.name), Field: "tls.client.server_name"})
 		}
 	}
 	w.name = extract.AppendName(w.name[:0], h.SNI)
@@ -416,7 +429,7 @@ func (w *worker) reportHello(h *extract.ClientHello, proto, transport string, un
 	if quicVersion != "" {
 		ev.Phonehome = &alert.PhonehomeExt{QUICVersion: quicVersion}
 	}
-	t := &alert.TLS{Client: alert.TLSClient{ECH: h.ECH, ESNI: h.ESNI, SSLv2: h.SSLv2}}
+	t := &alert.TLS{Client: alert.TLSClient{ECH: h.ECH, ECHOuter: echOuter, ESNI: h.ESNI, SSLv2: h.SSLv2}}
 	// JA4 costs two SHA-256s: only for hellos that are reported.
 	ja4 := byte('t')
 	if proto == "quic" {

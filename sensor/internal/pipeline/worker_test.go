@@ -337,6 +337,26 @@ func TestDNSHTTPSECH(t *testing.T) {
 	if ev.Phonehome == nil || !slices.Equal(ev.Phonehome.ECHPublicNames, []string{"cloudflare-ech.com"}) {
 		t.Fatalf("phonehome %+v", ev.Phonehome)
 	}
+
+	// A public name not built in is learned from the answer.
+	pub := "ech-front.vendor.example"
+	contents := []byte{1, 0x00, 0x20, 0, 32}
+	contents = append(contents, make([]byte, 32)...)
+	contents = append(contents, 0, 4, 0, 1, 0, 1, 0, byte(len(pub)))
+	contents = append(append(contents, pub...), 0, 0)
+	cfgBytes := append([]byte{0xfe, 0x0d, byte(len(contents) >> 8), byte(len(contents))}, contents...)
+	list := append([]byte{byte(len(cfgBytes) >> 8), byte(len(cfgBytes))}, cfgBytes...)
+	rr.Value = []dns.SVCBKeyValue{&dns.SVCBECHConfig{ECH: list}}
+	fs = frames(t, func(w *testcap.Writer) error { return w.DNS(client, resolver, q, testcap.Reply(q, rr)) })
+	if w.cfg.ECH.Has(pub) {
+		t.Fatal("public name known before the answer")
+	}
+	for _, f := range fs {
+		w.packet(layers.LinkTypeEthernet, f, time.Now().UnixNano())
+	}
+	if !w.cfg.ECH.Has(pub) {
+		t.Fatal("public name not learned from the answer")
+	}
 }
 
 // TestHTTPProxyForms: the destination of absolute-form and CONNECT
