@@ -29,7 +29,7 @@ deps:
 	$(GO) mod download
 
 vet:
-	@out=$$(gofmt -l sensor rules geo metrics 2>/dev/null); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@out=$$(gofmt -l sensor rules geo metrics tools 2>/dev/null); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
 lint: vet
@@ -38,11 +38,13 @@ lint: vet
 test: deps lint
 	$(GO) test -count=1 ./...
 
-# Short runs of every fuzz target (go test allows one target per run).
+# Runs of every fuzz target in every package (go test allows one target
+# per run); FUZZTIME=10m for a long campaign.
+FUZZTIME ?= 20s
 fuzz:
-	@for pkg in ./sensor/internal/extract ./rules; do \
+	@for pkg in $$($(GO) list ./...); do \
 	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep ^Fuzz); do \
-	    $(GO) test $$pkg -run '^$$' -fuzz "^$$f$$" -fuzztime 20s || exit 1; \
+	    $(GO) test $$pkg -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) || exit 1; \
 	  done; \
 	done
 
