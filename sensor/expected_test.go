@@ -23,6 +23,20 @@ var sharedPcaps = filepath.Join("..", "..", "shared", "testdata", "pcaps")
 // reproduced, so the list cannot go stale.
 var knownMisses = map[string]string{}
 
+// Where the peers disagree (EXPECTED.json zeek_vs_tshark), phonehome
+// chooses:
+//   - quic-go retry.pcap: after the Retry the client sends its hello again
+//     under a new DCID. Zeek logs two handshakes, tshark one; phonehome
+//     reports both, as Zeek does: the second is a real new attempt and a
+//     sensor that drops it would miss a client that only ever retries.
+//     The tuple sets are the same.
+//   - wikipedia.pcap: a request on a connection whose SYN was not
+//     captured. tshark reports it, Zeek does not; phonehome does (a tap
+//     started mid-connection must still see the next request).
+//   - rdp-to-ssl.pcap: TLS inside RDP. Zeek reports the SNI, tshark does
+//     not decode it; phonehome reads ClientHellos on any port and reports
+//     it (knownExtras).
+//
 // knownExtras lists ClientHellos phonehome reports that tshark does
 // not, each with why the report is right.
 var knownExtras = map[string]string{
