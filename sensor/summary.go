@@ -43,6 +43,7 @@ func printSummary(w io.Writer, a *args, st *pipeline.Stats, inv *inventory.Inven
 		p("  reassembly\t%d refused (gathering memory spent), %d streams whose start was never captured", st.GatherRefused, st.StreamStartLost)
 	}
 	is := inv.Stats()
+	p("  flow contacts\t%d flows matched by destination alone (address, port, or an address learned from a matched DNS answer)", st.FlowContacts)
 	p("  matches\t%d contacts, %d alerts (%d repeats suppressed)", is.Contacts, st.Alerts, is.Suppressed)
 	if is.ExternalClients > 0 {
 		p("  outside home nets\t%d contacts from clients outside --home-net (alerted, not inventoried)", is.ExternalClients)
@@ -58,10 +59,10 @@ func printSummary(w io.Writer, a *args, st *pipeline.Stats, inv *inventory.Inven
 	}
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "HOST\tMAC\tFIRST SEEN\tLAST SEEN\tCONTACTS\tCATEGORIES\tNAMES")
+	fmt.Fprintln(tw, "HOST\tMAC\tFIRST SEEN\tLAST SEEN\tCONTACTS\tSENT\tRECEIVED\tCATEGORIES\tNAMES")
 	for i, h := range hosts {
 		if i == a.summaryHosts {
-			fmt.Fprintf(tw, "… and %d more hosts\t\t\t\t\t\t\n", len(hosts)-i)
+			fmt.Fprintf(tw, "… and %d more hosts\t\t\t\t\t\t\t\t\n", len(hosts)-i)
 			break
 		}
 		cats := make([]string, 0, len(h.Categories))
@@ -78,8 +79,8 @@ func printSummary(w io.Writer, a *args, st *pipeline.Stats, inv *inventory.Inven
 		if mac == "" {
 			mac = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s%s\n", h.IP, mac, h.FirstSeen.Format(time.RFC3339), h.LastSeen.Format(time.RFC3339),
-			h.Contacts, strings.Join(cats, ","), strings.Join(names, ","), more)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s%s\n", h.IP, mac, h.FirstSeen.Format(time.RFC3339), h.LastSeen.Format(time.RFC3339),
+			h.Contacts, humanBytes(h.Traffic.BytesOut), humanBytes(h.Traffic.BytesIn), strings.Join(cats, ","), strings.Join(names, ","), more)
 	}
 	tw.Flush()
 }

@@ -48,18 +48,20 @@ const ECSVersion = "8.11.0"
 
 // EventMeta is the ECS event object.
 type EventMeta struct {
-	Kind     string   `json:"kind"`
-	Category []string `json:"category,omitempty"`
-	Type     []string `json:"type,omitempty"`
-	Dataset  string   `json:"dataset"`
-	Module   string   `json:"module"`
-	Severity int      `json:"severity,omitempty"`
-	Reason   string   `json:"reason,omitempty"`
+	Kind     string     `json:"kind"`
+	Category []string   `json:"category,omitempty"`
+	Type     []string   `json:"type,omitempty"`
+	Dataset  string     `json:"dataset"`
+	Module   string     `json:"module"`
+	Severity int        `json:"severity,omitempty"`
+	Start    *time.Time `json:"start,omitempty"` // flow events: first and last packet
+	End      *time.Time `json:"end,omitempty"`
+	Reason   string     `json:"reason,omitempty"`
 }
 
 // Network is the ECS network object.
 type Network struct {
-	Protocol  string `json:"protocol"`
+	Protocol  string `json:"protocol,omitempty"` // empty for flow-level contacts (address, port, learned name)
 	Transport string `json:"transport"`
 	Type      string `json:"type,omitempty"` // ipv4, ipv6
 }
@@ -70,6 +72,9 @@ type Endpoint struct {
 	Port   uint16 `json:"port"`
 	MAC    string `json:"mac,omitempty"`
 	Domain string `json:"domain,omitempty"`
+	// Payload bytes and packets sent by this endpoint (flow events).
+	Bytes   uint64 `json:"bytes,omitempty"`
+	Packets uint64 `json:"packets,omitempty"`
 }
 
 // DNS is the ECS dns object.

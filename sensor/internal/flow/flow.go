@@ -58,6 +58,7 @@ type Flow struct {
 	GatherFor [2]uint8   // what each gatherer collects; worker-defined
 	SynSeen   [2]bool    // a SYN was seen in this direction, so NextSeq is where its data starts
 	Aux       any        // the worker's state for the rare flows that need more (a QUIC assembler)
+	Matched   uint32     // non-zero once a contact on this flow matched; worker-defined bits (categories)
 	live      bool
 }
 

@@ -37,6 +37,23 @@ type Config struct {
 type Category struct {
 	First, Last time.Time
 	Count       uint64
+	Traffic     Traffic // of the flows that matched this category
+}
+
+// Traffic is what matched flows carried: payload bytes and packets, out
+// (sent by the host) and in.
+type Traffic struct {
+	BytesOut, BytesIn     uint64
+	PacketsOut, PacketsIn uint64
+	Flows                 uint64
+}
+
+func (t *Traffic) add(o Traffic) {
+	t.BytesOut += o.BytesOut
+	t.BytesIn += o.BytesIn
+	t.PacketsOut += o.PacketsOut
+	t.PacketsIn += o.PacketsIn
+	t.Flows += o.Flows
 }
 
 // Evidence is the last contact that matched.
@@ -62,6 +79,7 @@ type Host struct {
 	Rules      []string // sorted rule ids
 	Profiles   []string
 	Last       Evidence
+	Traffic    Traffic // of every flow that matched
 }
 
 // Contact is one matched observation, as the inventory sees it.
@@ -87,8 +105,16 @@ type Stats struct {
 type dedupKey struct {
 	client netip.Addr
 	rule   string
-	window int64
+	// learned sets apart contacts matched through an address learned
+	// from DNS: a connection to the server is evidence of its own, beyond
+	// the look-up of its name.
+	learned bool
+	window  int64
 }
+
+// KindDNSLearned is the rules.Hit kind of contacts matched through a
+// learned address (pipeline.KindDNSLearned).
+const KindDNSLearned = "dns-learned"
 
 // Inventory is safe for concurrent use.
 type Inventory struct {
@@ -146,7 +172,7 @@ func (inv *Inventory) Observe(c Contact) (alert bool) {
 		}
 		inv.window = w
 	}
-	k := dedupKey{client: c.Client, rule: c.Hit.Rule.ID, window: w}
+	k := dedupKey{client: c.Client, rule: c.Hit.Rule.ID, learned: c.Hit.Kind == KindDNSLearned, window: w}
 	if _, seen := inv.dedup[k]; seen {
 		inv.stats.Suppressed++
 	} else {
@@ -208,6 +234,25 @@ func (inv *Inventory) Observe(c Contact) (alert bool) {
 		h.Last = Evidence{Time: c.Time, Protocol: c.Protocol, Name: c.Name, Destination: c.Destination, RuleID: r.ID, Reason: c.Hit.Reason()}
 	}
 	return alert
+}
+
+// AddFlow adds what one matched flow carried to its client's record and
+// to each category the flow matched. Flows of clients that are not
+// inventoried (outside the home nets, or never matched) are ignored.
+func (inv *Inventory) AddFlow(client netip.Addr, cats []rules.Category, t Traffic) {
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	h := inv.hosts[client.Unmap()]
+	if h == nil {
+		return
+	}
+	t.Flows = 1
+	h.Traffic.add(t)
+	for _, c := range cats {
+		if cat := h.Categories[c]; cat != nil {
+			cat.Traffic.add(t)
+		}
+	}
 }
 
 // Hosts returns copies of the inventoried hosts, ordered by address.

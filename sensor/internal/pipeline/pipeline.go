@@ -38,6 +38,9 @@ type Config struct {
 	// ECH holds the known ECH public names, shared by the workers (nil:
 	// a new set with the built-in names).
 	ECH *ECHNames
+	// Learned remembers the addresses matched names resolved to, shared
+	// by the workers (nil: a new table with DefaultLearnedConfig).
+	Learned *Learned
 	// Rules returns the rule set in force; it is called once per
 	// observation, so a reload takes effect at the next one.
 	Rules     func() *rules.Set
@@ -71,6 +74,7 @@ type Counters struct {
 	QUICMalformed     uint64 // bad frames or ClientHellos inside decrypted Initials
 	ECHOuter          uint64 // hellos whose server_name is a known ECH public name: the real name is hidden
 	ECHUnverified     uint64 // hellos with an ECH extension and another outer name: GREASE (the name is real) or ECH with an unlearned public name
+	FlowContacts      uint64 // flows matched by their destination alone (address, port, learned name)
 	GatherRefused     uint64 // hellos or heads not gathered: the worker's gathering memory was spent
 	StreamStartLost   uint64 // streams whose data came after a hole that never filled: their start is unknown
 	UnseenTLS         UnseenCounts
@@ -98,6 +102,7 @@ func (c *Counters) add(o *Counters) {
 	c.QUICMalformed += o.QUICMalformed
 	c.ECHOuter += o.ECHOuter
 	c.ECHUnverified += o.ECHUnverified
+	c.FlowContacts += o.FlowContacts
 	c.GatherRefused += o.GatherRefused
 	c.StreamStartLost += o.StreamStartLost
 	c.UnseenTLS.add(&o.UnseenTLS)
@@ -300,6 +305,16 @@ type output struct {
 
 func (o *output) handle(ob *observation) {
 	ev := ob.event
+	if ob.flow != nil {
+		if o.cfg.Inventory != nil {
+			o.cfg.Inventory.AddFlow(ob.flow.client, ob.flow.categories, ob.flow.traffic)
+		}
+		if ev != nil && o.cfg.Inspect {
+			o.events++
+			o.cfg.Emit(ev)
+		}
+		return
+	}
 	if o.cfg.Inspect {
 		o.events++
 		o.cfg.Emit(ev)

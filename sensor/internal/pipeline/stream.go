@@ -249,12 +249,17 @@ func (w *worker) gatherFail(f *flow.Flow, dir int, why Unseen) {
 // worker's packet is the packet being processed, not this flow's: events
 // take their endpoints from the flow instead.
 func (w *worker) flowEnded(f *flow.Flow) {
+	savedFlow := w.curFlow
+	w.curFlow = f
+	defer func() { w.curFlow = savedFlow }()
 	if f.Aux != nil {
 		w.quicEnded(f)
 	}
 	if f.G[0] == nil && f.G[1] == nil {
+		w.flowDone(f)
 		return
 	}
+	defer w.flowDone(f)
 	saved, savedNow := w.pkt, w.now
 	for dir := range f.G {
 		if f.G[dir] == nil {

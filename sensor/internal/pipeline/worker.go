@@ -52,6 +52,7 @@ type observation struct {
 	event     *alert.Event
 	hits      []rules.Hit
 	matched   []alert.Matched // parallel to hits: what matched
+	flow      *flowSummary    // a matched flow that ended (event may be nil)
 	client    netip.Addr      // the host that made the contact
 	clientMAC string
 	server    netip.AddrPort
@@ -74,6 +75,7 @@ type worker struct {
 	quicPool    []*quicFlow
 	quicCount   int // QUIC flows followed
 	gquicNames  []byte
+	curFlow     *flow.Flow // the flow of the packet at hand (or the one ending); nil without state
 	ja4         [64]byte
 
 	hello   extract.ClientHello
@@ -90,6 +92,9 @@ func newWorker(cfg *Config, out chan<- *observation) *worker {
 	}
 	if cfg.ECH == nil { // workers are made one after the other: no race
 		cfg.ECH = NewECHNames(4096)
+	}
+	if cfg.Learned == nil {
+		cfg.Learned = NewLearned(LearnedConfig{})
 	}
 	w := &worker{
 		cfg:   cfg,
@@ -117,8 +122,10 @@ func (w *worker) packet(lt layers.LinkType, data []byte, ts int64) {
 		return
 	}
 	w.now = ts
+	w.curFlow = nil
 	k, srcIsA := flow.MakeKey(p.Src, p.Dst, p.SrcPort, p.DstPort, p.Proto)
 	f, isNew := w.flows.Lookup(k, ts, true)
+	w.curFlow = f
 	dir := flow.FromClient
 	if f != nil {
 		if isNew {
@@ -131,6 +138,8 @@ func (w *worker) packet(lt layers.LinkType, data []byte, ts int64) {
 				f.ClientIsA = !srcIsA
 			}
 			f.Inspect = [2]uint8{inspectSegments, inspectSegments}
+			w.curFlow = f
+			w.flowStart(f)
 		}
 		dir = f.Direction(srcIsA)
 		f.Last = ts
@@ -292,6 +301,9 @@ func (w *worker) dnsMessage(b []byte, transport string) {
 		}
 	}
 	w.hits, matched = dedupHits(w.hits, matched)
+	if m.Response && len(w.hits) > 0 {
+		w.learn(m, matched)
+	}
 	if len(w.hits) == 0 && !w.cfg.Inspect {
 		return
 	}
@@ -336,6 +348,40 @@ func (w *worker) dnsMessage(b []byte, transport string) {
 		ev.Phonehome = &alert.PhonehomeExt{Partial: partial, ECHPublicNames: echNames}
 	}
 	w.emit(ev, client, server, matched)
+}
+
+// learn remembers the A/AAAA addresses of an answer whose names matched
+// (any name of a CNAME chain), so that a later connection to one of them
+// is known for what it is even without a name on it.
+func (w *worker) learn(m *dns.Msg, matched []alert.Matched) {
+	var hits []rules.Hit
+	name := ""
+	for i, h := range w.hits {
+		switch h.Kind {
+		case rules.KindDomain, rules.KindName, rules.KindPattern:
+			if name == "" {
+				name = matched[i].Atomic
+			}
+			hits = append(hits, h)
+		}
+	}
+	if len(hits) == 0 {
+		return
+	}
+	for _, rr := range m.Answer {
+		var ip net.IP
+		switch r := rr.(type) {
+		case *dns.A:
+			ip = r.A
+		case *dns.AAAA:
+			ip = r.AAAA
+		default:
+			continue
+		}
+		if a, ok := netip.AddrFromSlice(ip); ok {
+			w.cfg.Learned.Learn(a.Unmap(), name, hits, rr.Header().Ttl, w.now)
+		}
+	}
 }
 
 // appendECHNames adds the public names of the ech SvcParam of an
@@ -516,8 +562,14 @@ func (w *worker) httpRequest(payload []byte) int {
 	return 0
 }
 
-// matchDst matches the destination address of a TLS or HTTP contact.
+// matchDst matches the destination address of a TLS or HTTP contact on
+// a flow without state; flows with state had their destination matched
+// once, when they started (flowStart).
 func (w *worker) matchDst(set *rules.Set, matched *[]alert.Matched) {
+	if w.curFlow != nil {
+		w.hits, *matched = dedupHits(w.hits, *matched)
+		return
+	}
 	n := len(w.hits)
 	w.hits = set.MatchAddr(w.pkt.Dst.Unmap(), w.hits)
 	for range w.hits[n:] {
@@ -569,6 +621,11 @@ func (w *worker) emit(ev *alert.Event, client netip.Addr, server netip.AddrPort,
 	}
 	if client == w.pkt.Src && w.pkt.HasMAC {
 		o.clientMAC = ev.Source.MAC
+	}
+	if f := w.curFlow; f != nil && len(w.hits) > 0 && ev.Network.Protocol != "dns" {
+		// The flow carried a matched contact: its traffic is counted
+		// when it ends. (A DNS flow goes to the resolver, not the vendor.)
+		f.Matched |= flowBits(w.hits)
 	}
 	w.out <- o
 }
