@@ -54,3 +54,17 @@ demo:
 
 clean:
 	rm -rf bin
+
+# Re-download the embedded default GeoIP country database (geo/data, see
+# geo/data/README.md) from the npm registry and print the version now embedded.
+# The npm "license" field says CC0-1.0; the data itself is CC BY 4.0 (NRO,
+# geo/data/NRO_LICENSE). Update version, date and sha256 in geo/data/README.md.
+GEO_NPM_PACKAGE := @ip-location-db/geo-whois-asn-country-mmdb
+.PHONY: geo-refresh
+geo-refresh:
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	(cd "$$tmp" && npm pack --silent "$(GEO_NPM_PACKAGE)" >/dev/null && tar -xzf ./*.tgz) && \
+	cp "$$tmp/package/geo-whois-asn-country.mmdb" "$$tmp/package/NRO_LICENSE" geo/data/ && \
+	(cd "$$tmp/package" && node -p "'$(GEO_NPM_PACKAGE)@' + require('./package.json').version") > geo/data/VERSION && \
+	echo "embedded: $$(cat geo/data/VERSION) (npm license field: $$(cd "$$tmp/package" && node -p "require('./package.json').license"); data: CC BY 4.0, NRO)" && \
+	sha256sum geo/data/geo-whois-asn-country.mmdb && ls -l geo/data/geo-whois-asn-country.mmdb
