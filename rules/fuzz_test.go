@@ -8,10 +8,13 @@ import (
 )
 
 // FuzzParse: Parse never panics, reports at most maxErrors+1 lines, each
-// naming the file, and whatever it accepts compiles and matches itself.
+// naming the file, and whatever it accepts compiles and matches itself
+// (plain rules through MatchName/MatchAddr/MatchPort and Match; combined
+// rules are at least evaluated).
 func FuzzParse(f *testing.F) {
 	seeds, _ := filepath.Glob("testdata/*.yaml")
-	seeds = append(seeds, "builtin/kaspersky.yaml")
+	builtins, _ := filepath.Glob("builtin/*.yaml")
+	seeds = append(seeds, builtins...)
 	for _, s := range seeds {
 		data, err := os.ReadFile(s)
 		if err != nil {
@@ -66,6 +69,62 @@ func FuzzParse(f *testing.F) {
 			}
 			for _, pr := range r.Match.Ports {
 				one(pr.String(), s.MatchPort(pr.Proto, pr.Hi, nil))
+			}
+			has := func(what string, c Contact) {
+				for _, h := range s.Match(&c, nil) {
+					if h.Rule == r {
+						return
+					}
+				}
+				t.Fatalf("%s: Match(%+v) does not hit rule %s", what, c, r.ID)
+			}
+			for _, a := range r.Match.ASNs {
+				has(FormatASN(a), Contact{ASN: a})
+			}
+			for _, c := range r.Match.Countries {
+				has(c, Contact{Country: c})
+			}
+			for _, j := range r.Match.JA4 {
+				secs := strings.Split(j, "_")
+				for i, fill := range []string{"t13d1516h2", "000000000000", "000000000000"} {
+					if secs[i] == "*" {
+						secs[i] = fill
+					}
+				}
+				has(j, Contact{JA4: strings.Join(secs, "_")})
+			}
+			for _, ua := range r.Match.UserAgents {
+				has(ua, Contact{UserAgent: strings.ReplaceAll(ua, "*", "")})
+				has(ua, Contact{UserAgent: strings.ToUpper(strings.ReplaceAll(ua, "*", "x"))})
+			}
+			// Combined rules: a contact made of the first indicator of each
+			// kind anywhere in the tree; Match must not panic, and every
+			// hit's Reason must be non-empty.
+			var c Contact
+			walk(&r.Match, func(m *Match) {
+				switch {
+				case c.Name == "" && len(m.Domains) > 0:
+					c.Name = "x." + m.Domains[0]
+				case c.Name == "" && len(m.Names) > 0:
+					c.Name = m.Names[0]
+				}
+				if !c.Addr.IsValid() && len(m.CIDRs) > 0 {
+					c.Addr = m.CIDRs[0].Addr()
+				}
+				if c.Port == 0 && len(m.Ports) > 0 {
+					c.Port, c.Proto = m.Ports[0].Lo, m.Ports[0].Proto
+				}
+				if c.ASN == 0 && len(m.ASNs) > 0 {
+					c.ASN = m.ASNs[0]
+				}
+				if c.Country == "" && len(m.Countries) > 0 {
+					c.Country = m.Countries[0]
+				}
+			})
+			for _, h := range s.Match(&c, nil) {
+				if h.Reason() == "" || (h.Kind == KindAll || h.Kind == KindAny) && len(h.AppendParts(nil)) == 0 {
+					t.Fatalf("Match(%+v): hit %v explains nothing", c, h)
+				}
 			}
 		}
 	})

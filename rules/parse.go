@@ -90,10 +90,20 @@ var (
 	profileKeys = []string{"id", "name", "version", "last_reviewed", "description", "sources"}
 	sourceKeys  = []string{"title", "url"}
 	ruleKeys    = []string{"id", "name", "category", "severity", "confidence", "sources", "note", "match"}
-	matchKeys   = []string{"domains", "names", "patterns", "cidrs", "ports"}
-	// reservedMatchKeys are indicator kinds and combinators planned for later
-	// versions of the format; they get a clearer message than unknown keys.
-	reservedMatchKeys = []string{"asn", "country", "ja4", "user_agent", "all", "any", "not"}
+	// matchKeys are the indicator keys of a condition, in the order their
+	// values are checked (and errors reported, before sorting).
+	matchKeys      = []string{"domains", "names", "patterns", "cidrs", "ports", "asns", "countries", "ja4", "user_agents"}
+	combinatorKeys = []string{"all", "any", "not"}
+	conditionKeys  = slices.Concat(matchKeys, combinatorKeys)
+	// reservedMatchKeys are indicator kinds planned for later versions of
+	// the format; they get a clearer message than unknown keys.
+	reservedMatchKeys = []string{"ja4s"}
+	// matchKeyHints answer likely slips in a condition's keys.
+	matchKeyHints = map[string]string{
+		"domain": "domains", "name": "names", "pattern": "patterns", "cidr": "cidrs", "port": "ports",
+		"asn": "asns", "country": "countries", "user_agent": "user_agents", "useragents": "user_agents",
+		"user-agents": "user_agents", "and": "all", "or": "any",
+	}
 )
 
 type parser struct {
@@ -240,9 +250,13 @@ func (p *parser) mapping(n *yaml.Node, ctx, what string, known, required []strin
 		}
 		keys[k.Value] = k
 		if !contains(known, k.Value) {
-			if what == "match" && contains(reservedMatchKeys, k.Value) {
-				p.errf(k, ctx, "match key %q is reserved for a later version of the format and not supported yet", k.Value)
-			} else {
+			isCond := what == "match" || what == "condition"
+			switch hint := matchKeyHints[k.Value]; {
+			case isCond && contains(reservedMatchKeys, k.Value):
+				p.errf(k, ctx, "%s key %q is reserved for a later version of the format and not supported yet", what, k.Value)
+			case isCond && hint != "":
+				p.errf(k, ctx, "unknown key %q in %s; did you mean %q?", k.Value, what, hint)
+			default:
 				p.errf(k, ctx, "unknown key %q in %s; want one of %s", k.Value, what, strings.Join(known, ", "))
 			}
 			continue
@@ -284,7 +298,11 @@ func (p *parser) str(m map[string]*yaml.Node, key, ctx string, nonEmpty bool) (s
 }
 
 // list returns the items of a non-empty sequence of string scalars.
-func (p *parser) list(n *yaml.Node, key, ctx string) []*yaml.Node {
+func (p *parser) list(n *yaml.Node, key, ctx string) []*yaml.Node { return p.items(n, key, ctx, false) }
+
+// items returns the items of a non-empty sequence of string scalars, or
+// also of integers when intOK.
+func (p *parser) items(n *yaml.Node, key, ctx string, intOK bool) []*yaml.Node {
 	if n.Kind != yaml.SequenceNode {
 		p.errf(n, ctx, "%s must be a list, got %s", key, describe(n))
 		return nil
@@ -295,8 +313,12 @@ func (p *parser) list(n *yaml.Node, key, ctx string) []*yaml.Node {
 	}
 	items := make([]*yaml.Node, 0, len(n.Content))
 	for _, it := range n.Content {
-		if it.Kind != yaml.ScalarNode || it.ShortTag() != "!!str" {
-			p.errf(it, ctx, "%s: each item must be a string, got %s", key, describe(it))
+		if it.Kind != yaml.ScalarNode || it.ShortTag() != "!!str" && !(intOK && it.ShortTag() == "!!int") {
+			want := "a string"
+			if intOK {
+				want = "a string or an integer"
+			}
+			p.errf(it, ctx, "%s: each item must be %s, got %s", key, want, describe(it))
 			continue
 		}
 		items = append(items, it)
@@ -526,16 +548,165 @@ func joinCategories() string {
 	return strings.Join(s, ", ")
 }
 
+// condKind classifies a parsed condition for the checks of its parent.
+type condKind int
+
+const (
+	condBad   condKind = iota // errors were reported
+	condPlain                 // a block of indicators
+	condAll
+	condAny
+	condNot
+)
+
+// match parses a rule's match: a block of indicators or one combinator.
 func (p *parser) match(n *yaml.Node, r *Rule, ctx string, seen map[string]seenIndicator) {
-	m := p.mapping(n, ctx, "match", matchKeys, nil)
-	if m == nil {
+	before := p.count()
+	m, kind := p.cond(n, r, ctx, 1, seen)
+	if kind == condBad || p.count() != before {
 		return
+	}
+	if (kind == condAll || kind == condAny) && countParts(&m) > maxParts {
+		p.errf(n, ctx, "the condition can hold through %d parts; at most %d can be explained, so split the rule", countParts(&m), maxParts)
+		return
+	}
+	r.Match = m
+}
+
+// cond parses one condition: the rule's match (depth 1) or a nested one.
+// seen is the profile-wide map of the indicators of plain rules; nested
+// blocks check for duplicates within themselves only, since a combined
+// rule's indicators are conditions of that rule and may repeat what other
+// rules list.
+func (p *parser) cond(n *yaml.Node, r *Rule, ctx string, depth int, seen map[string]seenIndicator) (Match, condKind) {
+	what := "condition"
+	if depth == 1 {
+		what = "match"
+	}
+	m := p.mapping(n, ctx, what, conditionKeys, nil)
+	if m == nil {
+		return Match{}, condBad
 	}
 	if len(n.Content) == 0 {
-		p.errf(n, ctx, "match must list at least one indicator")
-		return
+		p.errf(n, ctx, "%s must list at least one indicator", what)
+		return Match{}, condBad
 	}
-	// remember reports an indicator listed twice in one profile.
+	var comb *yaml.Node
+	var indicatorKeys []string
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k := n.Content[i]
+		if m[k.Value] != n.Content[i+1] {
+			continue // unknown or duplicate: reported by mapping
+		}
+		switch {
+		case contains(combinatorKeys, k.Value) && comb != nil:
+			p.errf(k, ctx, "only one of all, any, not per %s (%q is at line %d)", what, comb.Value, comb.Line)
+			return Match{}, condBad
+		case contains(combinatorKeys, k.Value):
+			comb = k
+		default:
+			indicatorKeys = append(indicatorKeys, k.Value)
+		}
+	}
+	if comb == nil {
+		if depth > 1 {
+			seen = map[string]seenIndicator{}
+		}
+		var out Match
+		if !p.indicators(m, r, ctx, seen, &out, depth > 1) {
+			return out, condBad
+		}
+		return out, condPlain
+	}
+	if len(indicatorKeys) > 0 {
+		if comb.Value == "not" {
+			p.errf(comb, ctx, "not cannot be mixed with indicator keys (%s) in one %s; write all: [{%s: ...}, {not: ...}]",
+				strings.Join(indicatorKeys, ", "), what, indicatorKeys[0])
+		} else {
+			p.errf(comb, ctx, "%s cannot be mixed with indicator keys (%s) in one %s; make the indicators a condition of the list",
+				comb.Value, strings.Join(indicatorKeys, ", "), what)
+		}
+		return Match{}, condBad
+	}
+	if depth >= maxDepth {
+		p.errf(comb, ctx, "conditions nested more than %d deep (the match block is the first level)", maxDepth)
+		return Match{}, condBad
+	}
+	v := m[comb.Value]
+	if comb.Value == "not" {
+		if v.Kind != yaml.MappingNode {
+			p.errf(v, ctx, "not must be a condition (a mapping), got %s", describe(v))
+			return Match{}, condBad
+		}
+		if depth == 1 {
+			p.errf(comb, ctx, "a lone not holds for almost every contact; combine it with a positive condition: all: [{...}, {not: ...}]")
+			return Match{}, condBad
+		}
+		sub, kind := p.cond(v, r, ctx, depth+1, nil)
+		switch kind {
+		case condBad:
+			return Match{}, condBad
+		case condNot:
+			p.errf(v, ctx, "double negation; write the condition itself")
+			return Match{}, condBad
+		}
+		return Match{Not: &sub}, condNot
+	}
+	key := comb.Value
+	if v.Kind != yaml.SequenceNode {
+		p.errf(v, ctx, "%s must be a list of conditions, got %s", key, describe(v))
+		return Match{}, condBad
+	}
+	switch len(v.Content) {
+	case 0:
+		p.errf(v, ctx, "%s must not be empty", key)
+		return Match{}, condBad
+	case 1:
+		p.errf(v, ctx, "%s needs at least two conditions; write the condition itself", key)
+		return Match{}, condBad
+	}
+	list := make([]Match, 0, len(v.Content))
+	ok, positive := true, false
+	for _, it := range v.Content {
+		if it.Kind != yaml.MappingNode {
+			p.errf(it, ctx, "%s: each condition must be a mapping, got %s", key, describe(it))
+			ok = false
+			continue
+		}
+		sub, kind := p.cond(it, r, ctx, depth+1, nil)
+		switch {
+		case kind == condBad:
+			ok = false
+		case kind == condNot && key == "any":
+			p.errf(it, ctx, "a not cannot be a branch of any (it would hold for almost every contact); use it inside all")
+			ok = false
+		case kind != condNot:
+			positive = true
+		}
+		list = append(list, sub)
+	}
+	if !ok {
+		return Match{}, condBad
+	}
+	if !positive {
+		p.errf(comb, ctx, "all needs at least one condition that is not a not")
+		return Match{}, condBad
+	}
+	if key == "all" {
+		return Match{All: list}, condAll
+	}
+	return Match{Any: list}, condAny
+}
+
+// indicators parses the indicator lists of a block into out. It reports
+// whether every value was valid.
+func (p *parser) indicators(m map[string]*yaml.Node, r *Rule, ctx string, seen map[string]seenIndicator, out *Match, nested bool) bool {
+	before := p.count()
+	scope := "this profile"
+	if nested {
+		scope = "this condition"
+	}
+	// remember reports an indicator listed twice in one profile (or condition).
 	remember := func(kind, canon string, it *yaml.Node) bool {
 		key := kind + "\x00" + canon
 		if first, dup := seen[key]; dup {
@@ -543,7 +714,7 @@ func (p *parser) match(n *yaml.Node, r *Rule, ctx string, seen map[string]seenIn
 			if first.rule != r.ID {
 				where += fmt.Sprintf(", rule %q", first.rule)
 			}
-			p.errf(it, ctx, "%s %q is listed twice in this profile (first at %s)", kind, it.Value, where)
+			p.errf(it, ctx, "%s %q is listed twice in %s (first at %s)", kind, it.Value, scope, where)
 			return false
 		}
 		seen[key] = seenIndicator{r.ID, it.Line, it.Column}
@@ -554,42 +725,67 @@ func (p *parser) match(n *yaml.Node, r *Rule, ctx string, seen map[string]seenIn
 		if ln == nil {
 			continue
 		}
-		for _, it := range p.list(ln, key, ctx) {
+		for _, it := range p.items(ln, key, ctx, key == "asns") {
 			s := it.Value
 			switch key {
 			case "domains":
 				if prob := checkName(s); prob != "" {
 					p.errf(it, ctx, "domain %q: %s", s, prob)
 				} else if remember(KindDomain, s, it) {
-					r.Match.Domains = append(r.Match.Domains, s)
+					out.Domains = append(out.Domains, s)
 				}
 			case "names":
 				if prob := checkName(s); prob != "" {
 					p.errf(it, ctx, "name %q: %s", s, prob)
 				} else if remember(KindName, s, it) {
-					r.Match.Names = append(r.Match.Names, s)
+					out.Names = append(out.Names, s)
 				}
 			case "patterns":
 				if prob := checkPattern(s); prob != "" {
 					p.errf(it, ctx, "pattern %q: %s", s, prob)
 				} else if remember(KindPattern, s, it) {
-					r.Match.Patterns = append(r.Match.Patterns, s)
+					out.Patterns = append(out.Patterns, s)
 				}
 			case "cidrs":
 				if pfx, prob := parseCIDR(s); prob != "" {
 					p.errf(it, ctx, "cidr %q: %s", s, prob)
 				} else if remember(KindCIDR, s, it) {
-					r.Match.CIDRs = append(r.Match.CIDRs, pfx)
+					out.CIDRs = append(out.CIDRs, pfx)
 				}
 			case "ports":
 				if pr, prob := parsePort(s); prob != "" {
 					p.errf(it, ctx, "port %q: %s", s, prob)
 				} else if remember(KindPort, s, it) {
-					r.Match.Ports = append(r.Match.Ports, pr)
+					out.Ports = append(out.Ports, pr)
+				}
+			case "asns":
+				if v, prob := parseASN(s); prob != "" {
+					p.errf(it, ctx, "asn %q: %s", s, prob)
+				} else if remember(KindASN, FormatASN(v), it) {
+					out.ASNs = append(out.ASNs, v)
+				}
+			case "countries":
+				if prob := checkCountry(s); prob != "" {
+					p.errf(it, ctx, "country %q: %s", s, prob)
+				} else if remember(KindCountry, s, it) {
+					out.Countries = append(out.Countries, s)
+				}
+			case "ja4":
+				if prob := checkJA4(s); prob != "" {
+					p.errf(it, ctx, "ja4 %q: %s", s, prob)
+				} else if remember(KindJA4, s, it) {
+					out.JA4 = append(out.JA4, s)
+				}
+			case "user_agents":
+				if prob := checkUserAgent(s); prob != "" {
+					p.errf(it, ctx, "user_agent %q: %s", s, prob)
+				} else if remember(KindUserAgent, strings.ToLower(s), it) {
+					out.UserAgents = append(out.UserAgents, s)
 				}
 			}
 		}
 	}
+	return p.count() == before
 }
 
 // checkName validates a domain or exact name and returns the problem, or "".

@@ -15,6 +15,18 @@ import (
 var invalidFiles = map[string]string{
 	"invalid-alias.yaml": `
 testdata/invalid-alias.yaml:8:9: YAML aliases (*src) are not supported`,
+	"invalid-asns.yaml": `
+testdata/invalid-asns.yaml:20:11: rule "asns": asn "as200107": write "AS200107"
+testdata/invalid-asns.yaml:21:11: rule "asns": asn "AS0": AS0 is reserved (RFC 7607) and never originates routes
+testdata/invalid-asns.yaml:22:11: rule "asns": asn "23456": AS23456 is AS_TRANS (RFC 6793), a placeholder, not a network
+testdata/invalid-asns.yaml:23:11: rule "asns": asn "AS4294967295": AS4294967295 is reserved (RFC 7300)
+testdata/invalid-asns.yaml:24:11: rule "asns": asn "AS4294967296": AS number out of range 1-4294967294
+testdata/invalid-asns.yaml:25:11: rule "asns": asn "AS020107": AS number "020107" has leading zeros
+testdata/invalid-asns.yaml:26:11: rule "asns": asn "AS3.10": asdot notation; write "AS196618"
+testdata/invalid-asns.yaml:27:11: rule "asns": asn "ASN200107": must be an AS number like "AS200107" or 200107
+testdata/invalid-asns.yaml:28:11: rule "asns": asn "200107" is listed twice in this profile (first at line 17)
+testdata/invalid-asns.yaml:29:11: rule "asns": asns: each item must be a string or an integer, got a number (1.5)
+testdata/invalid-asns.yaml:30:11: rule "asns": asns: each item must be a string or an integer, got a list`,
 	"invalid-cidrs.yaml": `
 testdata/invalid-cidrs.yaml:19:11: rule "cidrs": cidr "77.74.176.1/21": host bits set; did you mean "77.74.176.0/21"?
 testdata/invalid-cidrs.yaml:20:11: rule "cidrs": cidr "2a03:2480::1/33": host bits set; did you mean "2a03:2480::/33"?
@@ -23,6 +35,35 @@ testdata/invalid-cidrs.yaml:22:11: rule "cidrs": cidr "77.74.176.0": not an addr
 testdata/invalid-cidrs.yaml:23:11: rule "cidrs": cidr "0.0.0.0/0": matches every address
 testdata/invalid-cidrs.yaml:24:11: rule "cidrs": cidr "::ffff:77.74.176.0/117": IPv4-mapped prefix; write the IPv4 prefix
 testdata/invalid-cidrs.yaml:25:11: rule "cidrs": cidr "77.74.176.0/33": not an address prefix like 192.0.2.0/24 or 2001:db8::/32`,
+	"invalid-conditions.yaml": `
+testdata/invalid-conditions.yaml:16:7: rule "lone-not": a lone not holds for almost every contact; combine it with a positive condition: all: [{...}, {not: ...}]
+testdata/invalid-conditions.yaml:24:12: rule "empty-all": all must not be empty
+testdata/invalid-conditions.yaml:32:12: rule "one-any": any needs at least two conditions; write the condition itself
+testdata/invalid-conditions.yaml:41:7: rule "mixed": all cannot be mixed with indicator keys (countries) in one match; make the indicators a condition of the list
+testdata/invalid-conditions.yaml:51:11: rule "mixed-not": not cannot be mixed with indicator keys (asns) in one condition; write all: [{asns: ...}, {not: ...}]
+testdata/invalid-conditions.yaml:61:7: rule "two-combinators": only one of all, any, not per match ("all" is at line 60)
+testdata/invalid-conditions.yaml:69:7: rule "only-nots": all needs at least one condition that is not a not
+testdata/invalid-conditions.yaml:77:32: rule "not-in-any": a not cannot be a branch of any (it would hold for almost every contact); use it inside all
+testdata/invalid-conditions.yaml:85:38: rule "double-not": double negation; write the condition itself
+testdata/invalid-conditions.yaml:93:12: rule "not-a-list": all must be a list of conditions, got a mapping
+testdata/invalid-conditions.yaml:101:32: rule "item-not-mapping": all: each condition must be a mapping, got a string
+testdata/invalid-conditions.yaml:109:38: rule "not-not-mapping": not must be a condition (a mapping), got a list
+testdata/invalid-conditions.yaml:117:32: rule "empty-condition": condition must list at least one indicator
+testdata/invalid-conditions.yaml:131:19: rule "too-deep": conditions nested more than 4 deep (the match block is the first level)
+testdata/invalid-conditions.yaml:139:7: rule "too-many-parts": the condition can hold through 7 parts; at most 6 can be explained, so split the rule
+testdata/invalid-conditions.yaml:155:27: rule "bad-inside": country "RU" is listed twice in this condition (first at line 155)
+testdata/invalid-conditions.yaml:156:21: rule "bad-inside": domain "Kaspersky.com": must be lower-case
+testdata/invalid-conditions.yaml:157:11: rule "bad-inside": unknown key "asn" in condition; did you mean "asns"?
+testdata/invalid-conditions.yaml:158:25: rule "bad-inside": port "443": must be PORT/PROTO or LO-HI/PROTO, as in "13000/tcp" or "27200-27299/tcp"`,
+	"invalid-countries.yaml": `
+testdata/invalid-countries.yaml:19:11: rule "countries": country "ru": must be upper case; write "RU"
+testdata/invalid-countries.yaml:20:11: rule "countries": country "XX": not an assigned ISO 3166-1 alpha-2 code
+testdata/invalid-countries.yaml:21:11: rule "countries": country "UK": not an assigned code; the United Kingdom is "GB"
+testdata/invalid-countries.yaml:22:11: rule "countries": country "EU": reserved for the European Union, not a country; list the member states
+testdata/invalid-countries.yaml:23:11: rule "countries": country "RUS": must be an ISO 3166-1 alpha-2 code of two letters, as in "RU"
+testdata/invalid-countries.yaml:24:11: rule "countries": country "": must not be empty
+testdata/invalid-countries.yaml:25:11: rule "countries": country "R1": must be an ISO 3166-1 alpha-2 code of two letters, as in "RU"
+testdata/invalid-countries.yaml:26:11: rule "countries": country "RU" is listed twice in this profile (first at line 17)`,
 	"invalid-domains.yaml": `
 testdata/invalid-domains.yaml:19:11: rule "kaspersky-update": domain "Upd.kaspersky.com": must be lower-case
 testdata/invalid-domains.yaml:20:11: rule "kaspersky-update": domain ".geo.kaspersky.com": must not start with a dot
@@ -43,18 +84,33 @@ testdata/invalid-duplicates.yaml:32:9: rule "first": duplicate rule id (first at
 	"invalid-empty.yaml": `
 testdata/invalid-empty.yaml: empty file; want a mapping with keys profile and rules`,
 	"invalid-enums.yaml": `
-testdata/invalid-enums.yaml:11:15: rule "enums": category "updates" is unknown; want one of update, ksn-telemetry, activation, certificate, management, portal, brand, network
+testdata/invalid-enums.yaml:11:15: rule "enums": category "updates" is unknown; want one of update, ksn-telemetry, activation, certificate, management, portal, brand, network, fallback-dns, country
 testdata/invalid-enums.yaml:12:15: rule "enums": severity "High" is unknown; want one of info, low, medium, high, critical
 testdata/invalid-enums.yaml:13:17: rule "enums": confidence "official-ish" is unknown; want one of official, community, unverified
 testdata/invalid-enums.yaml:14:19: rule "enums": source "K9" is not defined in profile sources
 testdata/invalid-enums.yaml:14:23: rule "enums": source "K1" is listed twice`,
+	"invalid-ja4.yaml": `
+testdata/invalid-ja4.yaml:20:11: rule "ja4": ja4 "t13d1516h2_8DAAF6152771_e5627efa2ab1": section b "8DAAF6152771": must be lower-case
+testdata/invalid-ja4.yaml:21:11: rule "ja4": ja4 "t13d1516h2_8daaf6152771": must be three sections a_b_c, as in "t13d1516h2_8daaf6152771_e5627efa2ab1"
+testdata/invalid-ja4.yaml:22:11: rule "ja4": ja4 "t13d1516h2_002f,0035_0005,000a": raw (ja4_r) or original (ja4_o) forms are not supported; write the hashed JA4, as in "t13d1516h2_8daaf6152771_e5627efa2ab1"
+testdata/invalid-ja4.yaml:23:11: rule "ja4": ja4 "*_*_*": matches every fingerprint
+testdata/invalid-ja4.yaml:24:11: rule "ja4": ja4 "t13d15*_8daaf6152771_e5627efa2ab1": '*' stands only for a whole section, as in "t13d1516h2_*_*"
+testdata/invalid-ja4.yaml:25:11: rule "ja4": ja4 "x13d1516h2_8daaf6152771_e5627efa2ab1": section a "x13d1516h2": transport 'x' must be t (TCP), q (QUIC) or d (DTLS)
+testdata/invalid-ja4.yaml:26:11: rule "ja4": ja4 "t14d1516h2_8daaf6152771_e5627efa2ab1": section a "t14d1516h2": version "14" is unknown; want one of 13, 12, 11, 10, s3, s2, d1, d2, d3, 00
+testdata/invalid-ja4.yaml:27:11: rule "ja4": ja4 "t13x1516h2_8daaf6152771_e5627efa2ab1": section a "t13x1516h2": SNI mark 'x' must be d (SNI present) or i
+testdata/invalid-ja4.yaml:28:11: rule "ja4": ja4 "t13d15a6h2_8daaf6152771_e5627efa2ab1": section a "t13d15a6h2": cipher and extension counts must be two digits each
+testdata/invalid-ja4.yaml:29:11: rule "ja4": ja4 "t13d1516h._8daaf6152771_e5627efa2ab1": section a "t13d1516h.": ALPN character '.' must be a letter or a digit
+testdata/invalid-ja4.yaml:30:11: rule "ja4": ja4 "t13d1516h2_8daaf615277_e5627efa2ab1": section b "8daaf615277": must be 12 hexadecimal digits
+testdata/invalid-ja4.yaml:31:11: rule "ja4": ja4 "t13d1516_8daaf6152771_e5627efa2ab1": section a "t13d1516": must be 10 characters: transport, version, SNI, cipher and extension counts, ALPN
+testdata/invalid-ja4.yaml:32:11: rule "ja4": ja4 "t13d1516h2_8daaf6152771_e5627efa2ab1" is listed twice in this profile (first at line 17)`,
 	"invalid-keys.yaml": `
 testdata/invalid-keys.yaml:6:3: unknown key "homepage" in profile; want one of id, name, version, last_reviewed, description, sources
 testdata/invalid-keys.yaml:8:76: profile: source "K1": unknown key "note" in source; want one of title, url
 testdata/invalid-keys.yaml:16:5: rule "keys": unknown key "enabled" in rule; want one of id, name, category, severity, confidence, sources, note, match
-testdata/invalid-keys.yaml:18:7: rule "keys": unknown key "domain" in match; want one of domains, names, patterns, cidrs, ports
-testdata/invalid-keys.yaml:19:7: rule "keys": match key "asn" is reserved for a later version of the format and not supported yet
-testdata/invalid-keys.yaml:20:7: rule "keys": match key "all" is reserved for a later version of the format and not supported yet
+testdata/invalid-keys.yaml:18:7: rule "keys": unknown key "domain" in match; did you mean "domains"?
+testdata/invalid-keys.yaml:19:7: rule "keys": unknown key "asn" in match; did you mean "asns"?
+testdata/invalid-keys.yaml:20:7: rule "keys": match key "ja4s" is reserved for a later version of the format and not supported yet
+testdata/invalid-keys.yaml:21:7: rule "keys": unknown key "user_agent" in match; did you mean "user_agents"?
 testdata/invalid-keys.yaml:23:7: rule "keys": duplicate key "domains" (first at line 22)
 testdata/invalid-keys.yaml:24:1: unknown key "extra" in the file; want one of profile, rules`,
 	"invalid-missing.yaml": `
@@ -140,6 +196,16 @@ testdata/invalid-types.yaml:19:14: rule "types": names must not be empty
 testdata/invalid-types.yaml:20:31: rule "types": cidrs: each item must be a string, got a number (13)
 testdata/invalid-types.yaml:20:35: rule "types": cidrs: each item must be a string, got nothing
 testdata/invalid-types.yaml:21:5: rule #2: must be a mapping, got a string`,
+	"invalid-user-agents.yaml": `
+testdata/invalid-user-agents.yaml:19:11: rule "user-agents": user_agent "kasperskylab*" is listed twice in this profile (first at line 17)
+testdata/invalid-user-agents.yaml:20:11: rule "user-agents": user_agent "*": matches too much: at least 4 characters besides '*'
+testdata/invalid-user-agents.yaml:21:11: rule "user-agents": user_agent "a*b*c": matches too much: at least 4 characters besides '*'
+testdata/invalid-user-agents.yaml:22:11: rule "user-agents": user_agent "Kaspersky**Lab": must not contain "**"; one '*' matches any run
+testdata/invalid-user-agents.yaml:23:11: rule "user-agents": user_agent " Kaspersky": must not start or end with a space
+testdata/invalid-user-agents.yaml:24:11: rule "user-agents": user_agent "Kasperskyé": invalid character 'é'; patterns are printable ASCII (the sensor escapes other bytes as \xHH)
+testdata/invalid-user-agents.yaml:25:11: rule "user-agents": user_agent "Kaspersky\tLab": invalid character '\t'; patterns are printable ASCII (the sensor escapes other bytes as \xHH)
+testdata/invalid-user-agents.yaml:26:11: rule "user-agents": user_agent "": must not be empty
+testdata/invalid-user-agents.yaml:27:11: rule "user-agents": user_agent "KasperskyLabKasperskyLabKasperskyLabKasperskyLabKasperskyLabKasperskyLabKasperskyLabKasperskyLabKasperskyLabKasperskyLabKasperskyLabKasperskyLabKasperskyLabKasperskyLabKasperskyLabKasperskyLabKasperskyLabKasperskyLabKasperskyLabKasperskyLabKasperskyLabKasperskyLabKasperskyLabKasperskyLab*": must be at most 256 characters`,
 }
 
 func TestParseInvalid(t *testing.T) {

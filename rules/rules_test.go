@@ -340,12 +340,12 @@ func TestReason(t *testing.T) {
 		h    Hit
 		want string
 	}{
-		{Hit{r, KindDomain, "upd.kaspersky.com"}, `domain suffix "upd.kaspersky.com"`},
-		{Hit{r, KindName, "cm.k.kaspersky-labs.com"}, `exact name "cm.k.kaspersky-labs.com"`},
-		{Hit{r, KindPattern, "ksn-*.kaspersky-labs.com"}, `name pattern "ksn-*.kaspersky-labs.com"`},
-		{Hit{r, KindCIDR, "77.74.176.0/21"}, `address in 77.74.176.0/21`},
-		{Hit{r, KindPort, "13000/tcp"}, `port 13000/tcp`},
-		{Hit{r, KindPort, "27200-27299/tcp"}, `port in 27200-27299/tcp`},
+		{Hit{Rule: r, Kind: KindDomain, Indicator: "upd.kaspersky.com"}, `domain suffix "upd.kaspersky.com"`},
+		{Hit{Rule: r, Kind: KindName, Indicator: "cm.k.kaspersky-labs.com"}, `exact name "cm.k.kaspersky-labs.com"`},
+		{Hit{Rule: r, Kind: KindPattern, Indicator: "ksn-*.kaspersky-labs.com"}, `name pattern "ksn-*.kaspersky-labs.com"`},
+		{Hit{Rule: r, Kind: KindCIDR, Indicator: "77.74.176.0/21"}, `address in 77.74.176.0/21`},
+		{Hit{Rule: r, Kind: KindPort, Indicator: "13000/tcp"}, `port 13000/tcp`},
+		{Hit{Rule: r, Kind: KindPort, Indicator: "27200-27299/tcp"}, `port in 27200-27299/tcp`},
 	}
 	for _, tt := range tests {
 		if got := tt.h.Reason(); got != tt.want {
@@ -388,12 +388,12 @@ func TestSeverityText(t *testing.T) {
 }
 
 func TestCategories(t *testing.T) {
-	want := []Category{"update", "ksn-telemetry", "activation", "certificate", "management", "portal", "brand", "network"}
+	want := []Category{"update", "ksn-telemetry", "activation", "certificate", "management", "portal", "brand", "network", "fallback-dns", "country"}
 	if got := Categories(); !slices.Equal(got, want) {
 		t.Errorf("Categories() = %q, want %q", got, want)
 	}
-	if Category("fallback-dns").Valid() {
-		t.Error(`"fallback-dns" is valid; it is reserved for later`)
+	if !CategoryFallbackDNS.Valid() || !CategoryCountry.Valid() || Category("geo").Valid() {
+		t.Error("category validity is wrong")
 	}
 }
 
@@ -443,8 +443,9 @@ func TestBenchNamesMatch(t *testing.T) {
 	}
 }
 
-// TestImports enforces that this package uses only the standard library and
-// yaml.v3, never another package of the module (DESIGN.md: leaf library).
+// TestImports enforces that this package uses only the standard library,
+// yaml.v3 and bart (the prefix trie), never another package of the module
+// (DESIGN.md: leaf library).
 func TestImports(t *testing.T) {
 	files, err := filepath.Glob("*.go")
 	if err != nil {
@@ -465,8 +466,8 @@ func TestImports(t *testing.T) {
 		for _, is := range pf.Imports {
 			imp, _ := strconv.Unquote(is.Path.Value)
 			first, _, _ := strings.Cut(imp, "/")
-			if imp != "go.yaml.in/yaml/v3" && strings.Contains(first, ".") {
-				t.Errorf("%s imports %q; rules may import only the standard library and go.yaml.in/yaml/v3", f, imp)
+			if imp != "go.yaml.in/yaml/v3" && imp != "github.com/gaissmai/bart" && strings.Contains(first, ".") {
+				t.Errorf("%s imports %q; rules may import only the standard library, go.yaml.in/yaml/v3 and github.com/gaissmai/bart", f, imp)
 			}
 		}
 	}

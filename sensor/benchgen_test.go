@@ -66,7 +66,11 @@ func TestGeneratedCapture(t *testing.T) {
 			alerts := filepath.Join(dir, "alerts-"+workers+".json")
 			// The generator numbers clients in 10.20.0.0/16 and 2001:db8:4000::/48
 			// (documentation space, so not a default home net).
-			a := args{files: []string{pcap}, workers: 1, homeNets: []string{"10.0.0.0/8", "2001:db8:4000::/48"}, flowMax: 262144, alertsOut: alerts, dedupWindow: 24 * 3600e9}
+			a := args{files: []string{pcap}, workers: 1, homeNets: []string{"10.0.0.0/8", "2001:db8:4000::/48"}, flowMax: 262144, alertsOut: alerts, dedupWindow: 24 * 3600e9,
+				// The generator's server addresses are drawn at random, some
+				// from Russian networks; its truth is about Kaspersky names,
+				// so the policy profile for Russian-hosted endpoints is off.
+				disabledProfiles: []string{"russian-hosted"}}
 			if workers == "2" {
 				a.workers = 2
 			}

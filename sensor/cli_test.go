@@ -48,7 +48,7 @@ func golden(t *testing.T, name, got string) {
 var elapsed = regexp.MustCompile(`read in [0-9.]+[µnm]?s`)
 
 func TestDemoRunGolden(t *testing.T) {
-	code, stdout, stderr := runCLI(t, "run", "-r", demo, "--observer.name", "sensor-test")
+	code, stdout, stderr := runCLI(t, "run", "-r", demo, "--observer.name", "sensor-test", "--log.level", "warn")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}

@@ -18,7 +18,9 @@ import (
 
 // correlationCapture: a host resolves dnl-05.geo.kaspersky.com, connects
 // to the answer's address with no name on the connection (a TLS hello
-// without SNI), and later opens a second connection to it.
+// without SNI), later opens a second connection to it, and then connects
+// to a Russian-hosted address (77.88.8.8, Yandex DNS: RU in the embedded
+// country database).
 func correlationCapture(t *testing.T) string {
 	t.Helper()
 	var buf bytes.Buffer
@@ -35,9 +37,14 @@ func correlationCapture(t *testing.T) string {
 		t.Fatal(err)
 	}
 	steps := []func() error{
-		func() error { return w.DNS(host, resolver, q, testcap.Reply(q, testcap.A("dnl-05.geo.kaspersky.com", "203.0.113.77", 300))) },
-		func() error { return w.TCPSession(host, update, 0, 443, [][]byte{noSNI}, []byte("\x16\x03\x03\x00\x04server")) },
+		func() error {
+			return w.DNS(host, resolver, q, testcap.Reply(q, testcap.A("dnl-05.geo.kaspersky.com", "203.0.113.77", 300)))
+		},
+		func() error {
+			return w.TCPSession(host, update, 0, 443, [][]byte{noSNI}, []byte("\x16\x03\x03\x00\x04server"))
+		},
 		func() error { return w.TCPSession(host, update, 0, 443, [][]byte{noSNI}, nil) },
+		func() error { return w.TCPSession(host, testcap.NewHost("77.88.8.8", 0), 0, 443, [][]byte{noSNI}, nil) },
 	}
 	for _, s := range steps {
 		if err := s(); err != nil {
@@ -52,8 +59,10 @@ func correlationCapture(t *testing.T) string {
 }
 
 // TestDNSLearnedContact: the look-up alerts for its name, the first
-// connection alerts as dns-learned with the name, the second is a repeat.
-// The host's record counts the bytes of both connections.
+// connection alerts as dns-learned with the name, the second is a repeat,
+// the connection to the Russian-hosted address alerts as country: three
+// alerts, with reasons domain, dns-learned and country. The host's record
+// counts the bytes of the connections.
 func TestDNSLearnedContact(t *testing.T) {
 	path := correlationCapture(t)
 	var stdout, stderr bytes.Buffer
@@ -70,13 +79,17 @@ func TestDNSLearnedContact(t *testing.T) {
 		}
 		en := field(ev, "threat").(map[string]any)["enrichments"].([]any)[0].(map[string]any)
 		kinds = append(kinds, str(field(ev, "event.dataset"))+" "+str(en["indicator"].(map[string]any)["description"]))
-		if field(ev, "event.dataset") == "phonehome.flow" {
+		if field(ev, "event.dataset") == "phonehome.flow" && learned == nil {
 			learned = ev
+		}
+		if field(ev, "rule.id") == "russian-hosted-endpoint" && (field(ev, "destination.geo.country_iso_code") != "RU" || field(ev, "destination.ip") != "77.88.8.8") {
+			t.Errorf("country alert: %v", ev)
 		}
 	}
 	want := []string{
 		`phonehome.dns domain suffix "geo.kaspersky.com"`,
 		`phonehome.flow dns-learned "dnl-05.geo.kaspersky.com"`,
+		`phonehome.flow country "RU"`,
 	}
 	if !slices.Equal(kinds, want) {
 		t.Fatalf("alerts:\n%s\nwant:\n%s", strings.Join(kinds, "\n"), strings.Join(want, "\n"))
@@ -85,7 +98,7 @@ func TestDNSLearnedContact(t *testing.T) {
 		t.Errorf("dns-learned alert: %v", learned)
 	}
 	// Two connections to the learned address, bytes counted.
-	if !strings.Contains(stderr.String(), "flow contacts  2 flows") {
+	if !strings.Contains(stderr.String(), "flow contacts  3 flows") {
 		t.Errorf("summary:\n%s", stderr.String())
 	}
 	line := ""

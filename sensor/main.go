@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/alecthomas/units"
 
+	"github.com/phonehome-sensor/phonehome/geo"
 	"github.com/phonehome-sensor/phonehome/rules"
 	"github.com/phonehome-sensor/phonehome/sensor/internal/alert"
 	"github.com/phonehome-sensor/phonehome/sensor/internal/capture"
@@ -53,21 +55,24 @@ func usage(format string, a ...any) error { return usageError{fmt.Errorf(format,
 
 // args holds every flag; flags are defined only here.
 type args struct {
-	files        []string
-	alertsOut    string
-	outputs      []string
-	workers      int
-	homeNets     []string
-	ruleFiles    []string
-	noBuiltin    bool
-	dedupWindow  time.Duration
-	observerName string
-	flowMax      int
-	helloMax     units.Base2Bytes
-	summaryHosts int
-	logLevel     string
-	testInputs   []string
-	testJSON     bool
+	files            []string
+	alertsOut        string
+	outputs          []string
+	workers          int
+	homeNets         []string
+	ruleFiles        []string
+	noBuiltin        bool
+	dedupWindow      time.Duration
+	observerName     string
+	flowMax          int
+	helloMax         units.Base2Bytes
+	geoCountry       string
+	disabledProfiles []string
+	geoASN           string
+	summaryHosts     int
+	logLevel         string
+	testInputs       []string
+	testJSON         bool
 }
 
 func run(argv []string, stdout, stderr io.Writer) int {
@@ -89,9 +94,12 @@ func run(argv []string, stdout, stderr io.Writer) int {
 		c.Flag("workers", "Worker goroutines; packets are sharded by a symmetric flow hash.").Default("1").IntVar(&a.workers)
 		c.Flag("rules", "Rules file (YAML profile); repeatable. Built-in profiles stay on unless --rules.no-builtin.").StringsVar(&a.ruleFiles)
 		c.Flag("rules.no-builtin", "Do not load the built-in profiles.").BoolVar(&a.noBuiltin)
+		c.Flag("rules.disable", "Leave out one built-in profile by id (e.g. russian-hosted); repeatable.").StringsVar(&a.disabledProfiles)
 		c.Flag("home-net", "Network whose hosts are inventoried (CIDR); repeatable. Default: RFC 1918, RFC 6598, link-local, ULA.").StringsVar(&a.homeNets)
 		c.Flag("flow.max", "Flow table capacity (all workers together).").Default("262144").IntVar(&a.flowMax)
 		c.Flag("reassembly.hello-max", "Bytes gathered for one TLS or QUIC ClientHello before giving up (counted as unseen: buffer_cap).").Default("16KiB").BytesVar(&a.helloMax)
+		c.Flag("geoip.country", "Country database (mmdb: GeoLite2/GeoIP2 Country or City, DB-IP, ip-location-db). Default: the embedded one.").StringVar(&a.geoCountry)
+		c.Flag("geoip.asn", "ASN database (mmdb: GeoLite2 ASN, DB-IP ASN, ip-location-db asn). Default: none (no ASN rules).").StringVar(&a.geoASN)
 		c.Flag("observer.name", "Sensor name in events (observer.hostname). Default: the host name.").StringVar(&a.observerName)
 	}
 	runCmd := app.Command("run", "Read captures, match, write alerts, keep the inventory, print a summary.")
@@ -170,7 +178,7 @@ func buildVersion() string {
 }
 
 func loadRules(a *args) (*rules.Set, error) {
-	set, err := rules.Load(a.ruleFiles, !a.noBuiltin)
+	set, err := rules.LoadWith(rules.LoadOptions{Paths: a.ruleFiles, NoBuiltin: a.noBuiltin, DisableProfiles: a.disabledProfiles})
 	if err != nil {
 		return nil, usageError{err}
 	}
@@ -237,6 +245,9 @@ func runSensor(a *args, inspect bool, stdout, stderr io.Writer, log *slog.Logger
 	return err
 }
 
+// geoMaxAge is the age past which a GeoIP database is warned about.
+const geoMaxAge = 60 * 24 * time.Hour
+
 // sense runs the pipeline over the capture files and returns what it saw.
 func sense(a *args, inspect bool, stdout io.Writer, log *slog.Logger) (*pipeline.Stats, *inventory.Inventory, error) {
 	set, err := loadRules(a)
@@ -249,6 +260,22 @@ func sense(a *args, inspect bool, stdout io.Writer, log *slog.Logger) (*pipeline
 	}
 	if a.workers < 1 || a.workers > 1024 {
 		return nil, nil, usage("--workers %d: must be between 1 and 1024", a.workers)
+	}
+	geoDB, err := geo.NewReloader(geo.Config{CountryPath: a.geoCountry, ASNPath: a.geoASN})
+	if err != nil {
+		return nil, nil, usageError{err}
+	}
+	// An old database misplaces addresses that changed hands since.
+	// The embedded one is always somewhat old (it is refreshed with
+	// releases): said at info level; a file given by the user and left
+	// to rot is warned about.
+	for _, d := range geoDB.DB().Stale(time.Now(), geoMaxAge) {
+		lvl, msg := slog.LevelWarn, "GeoIP database is old; country and ASN look-ups may be wrong"
+		if strings.HasPrefix(d.Path, "embedded:") {
+			lvl, msg = slog.LevelInfo, "using the embedded country database; give --geoip.country for current data"
+		}
+		log.Log(context.Background(), lvl, msg, "path", d.Path, "built", d.BuildTime.Format(time.DateOnly),
+			"age_days", int(time.Since(d.BuildTime).Hours()/24))
 	}
 	// Open every file first: a bad file is a usage error before any output.
 	var sources []capture.Source
@@ -288,6 +315,7 @@ func sense(a *args, inspect bool, stdout io.Writer, log *slog.Logger) (*pipeline
 		Flow:      flow.Config{MaxFlows: max(a.flowMax/a.workers, 1)},
 		HelloMax:  int(a.helloMax),
 		Rules:     ruleSet.Load,
+		Geo:       geoDB.DB,
 		Inventory: inv,
 		Observer:  observer,
 		Log:       log,
@@ -299,6 +327,40 @@ func sense(a *args, inspect bool, stdout io.Writer, log *slog.Logger) (*pipeline
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// SIGHUP reloads the rules and the GeoIP databases; on error the old
+	// ones stay in force. A replaced database file is also picked up on
+	// its own.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				if set, err := loadRules(a); err != nil {
+					log.Error("rules reload failed; the old rules stay in force", "err", err)
+				} else {
+					ruleSet.Store(set)
+					log.Info("rules reloaded", "rules", len(set.Rules()))
+				}
+				if err := geoDB.Reload(); err != nil {
+					log.Error("GeoIP reload failed; the old databases stay in force", "err", err)
+				}
+			}
+		}
+	}()
+	if a.geoCountry != "" || a.geoASN != "" {
+		geoDB.OnReload = func(err error) {
+			if err != nil {
+				log.Error("GeoIP reload failed; the old databases stay in force", "err", err)
+			} else {
+				log.Info("GeoIP databases reloaded")
+			}
+		}
+		go geoDB.Watch(ctx, 30*time.Second)
+	}
 	st, runErr := pipeline.Run(ctx, sources, cfg)
 	if err := w.Flush(); err != nil && writeErr == nil {
 		writeErr = err

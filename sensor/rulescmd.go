@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"strconv"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/phonehome-sensor/phonehome/rules"
@@ -61,12 +63,19 @@ func rulesTestCmd(a *args, stdout io.Writer) error {
 	for _, in := range a.testInputs {
 		var hits []rules.Hit
 		input := in
-		if ip, err := netip.ParseAddr(in); err == nil {
-			input = ip.Unmap().String()
-			hits = set.MatchAddr(ip.Unmap(), nil)
-		} else {
-			input = string(extract.AppendName(nil, []byte(in)))
-			hits = set.MatchName(input, nil)
+		switch c, isContact, err := parseTestContact(in); {
+		case err != nil:
+			return usageError{err}
+		case isContact:
+			hits = set.Match(&c, nil)
+		default:
+			if ip, err := netip.ParseAddr(in); err == nil {
+				input = ip.Unmap().String()
+				hits = set.MatchAddr(ip.Unmap(), nil)
+			} else {
+				input = string(extract.AppendName(nil, []byte(in)))
+				hits = set.MatchName(input, nil)
+			}
 		}
 		res := testResult{Input: input, Hits: []testHit{}}
 		for _, h := range hits {
@@ -90,4 +99,77 @@ func rulesTestCmd(a *args, stdout io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// parseTestContact reads a `rules test` input that describes a whole
+// contact, matched with Set.Match (every rule kind, combined rules too):
+// "AS200107" (an AS number alone), or comma-separated key=value pairs with
+// the keys name, addr, port (PORT/PROTO, e.g. 53/udp), country, asn
+// (AS200107 or 200107), ja4 and ua; ua must come last, its value runs to
+// the end of the input. Other inputs (names, addresses) are not contacts.
+func parseTestContact(in string) (rules.Contact, bool, error) {
+	var c rules.Contact
+	if num, ok := strings.CutPrefix(in, "AS"); ok {
+		if v, err := strconv.ParseUint(num, 10, 32); err == nil {
+			c.ASN = uint32(v)
+			return c, true, nil
+		}
+	}
+	if !strings.Contains(in, "=") {
+		return c, false, nil
+	}
+	bad := func(format string, args ...any) (rules.Contact, bool, error) {
+		return c, true, fmt.Errorf("rules test %q: %s", in, fmt.Sprintf(format, args...))
+	}
+	for rest := in; rest != ""; {
+		var field string
+		if strings.HasPrefix(rest, "ua=") {
+			field, rest = rest, ""
+		} else {
+			field, rest, _ = strings.Cut(rest, ",")
+		}
+		key, val, ok := strings.Cut(field, "=")
+		if !ok || val == "" {
+			return bad("%q: want key=value", field)
+		}
+		switch key {
+		case "name":
+			c.Name = string(extract.AppendName(nil, []byte(val)))
+		case "addr":
+			ip, err := netip.ParseAddr(val)
+			if err != nil {
+				return bad("addr %q: not an address", val)
+			}
+			c.Addr = ip.Unmap()
+		case "port":
+			num, proto, _ := strings.Cut(val, "/")
+			p, err := strconv.ParseUint(num, 10, 16)
+			switch {
+			case err != nil || p == 0:
+				return bad("port %q: want PORT/PROTO, e.g. 53/udp", val)
+			case proto == "tcp":
+				c.Proto = rules.ProtoTCP
+			case proto == "udp":
+				c.Proto = rules.ProtoUDP
+			default:
+				return bad("port %q: want PORT/PROTO with PROTO tcp or udp", val)
+			}
+			c.Port = uint16(p)
+		case "country":
+			c.Country = strings.ToUpper(val)
+		case "asn":
+			v, err := strconv.ParseUint(strings.TrimPrefix(strings.ToUpper(val), "AS"), 10, 32)
+			if err != nil {
+				return bad("asn %q: want AS200107 or 200107", val)
+			}
+			c.ASN = uint32(v)
+		case "ja4":
+			c.JA4 = val
+		case "ua":
+			c.UserAgent = val
+		default:
+			return bad("unknown key %q; want name, addr, port, country, asn, ja4, ua", key)
+		}
+	}
+	return c, true, nil
 }

@@ -75,6 +75,21 @@ type Endpoint struct {
 	// Payload bytes and packets sent by this endpoint (flow events).
 	Bytes   uint64 `json:"bytes,omitempty"`
 	Packets uint64 `json:"packets,omitempty"`
+	Geo     *Geo   `json:"geo,omitempty"`
+	AS      *AS    `json:"as,omitempty"`
+}
+
+// Geo is ECS geo, as far as the sensor knows it.
+type Geo struct {
+	CountryISOCode string `json:"country_iso_code"`
+}
+
+// AS is ECS as (autonomous system).
+type AS struct {
+	Number       uint32 `json:"number"`
+	Organization *struct {
+		Name string `json:"name"`
+	} `json:"organization,omitempty"`
 }
 
 // DNS is the ECS dns object.

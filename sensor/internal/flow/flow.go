@@ -59,6 +59,9 @@ type Flow struct {
 	SynSeen   [2]bool    // a SYN was seen in this direction, so NextSeq is where its data starts
 	Aux       any        // the worker's state for the rare flows that need more (a QUIC assembler)
 	Matched   uint32     // non-zero once a contact on this flow matched; worker-defined bits (categories)
+	Country   [2]byte    // of the server, when GeoDone
+	ASN       uint32
+	GeoDone   bool // looked up (once per flow)
 	live      bool
 }
 

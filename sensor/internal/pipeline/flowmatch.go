@@ -55,29 +55,19 @@ func (w *worker) flowStart(f *flow.Flow) {
 	cli, srv, _, sport := f.Endpoints(flow.FromClient)
 	set := w.cfg.Rules()
 	w.hits = w.hits[:0]
-	w.hits = set.MatchAddr(srv, w.hits)
-	nAddr := len(w.hits)
-	w.hits = set.MatchPort(f.Key.Proto, sport, w.hits)
-	nPort := len(w.hits)
+	var matched []alert.Matched
+	c := rules.Contact{Addr: srv, Port: sport, Proto: f.Key.Proto}
+	c.Country, c.ASN = w.geoOf(f, srv)
+	w.matchContact(set, &c, "", &matched, true)
 	name, learned, ok := w.cfg.Learned.Lookup(srv, w.now)
 	if ok {
 		for _, h := range learned {
 			w.hits = append(w.hits, rules.Hit{Rule: h.Rule, Kind: KindDNSLearned, Indicator: name})
+			matched = append(matched, alert.Matched{Atomic: name, Field: "destination.domain"})
 		}
 	}
 	if len(w.hits) == 0 {
 		return
-	}
-	matched := make([]alert.Matched, len(w.hits))
-	for i := range w.hits {
-		switch {
-		case i < nAddr:
-			matched[i] = alert.Matched{Atomic: srv.String(), Field: "destination.ip"}
-		case i < nPort:
-			matched[i] = alert.Matched{Atomic: itoa(int(sport)), Field: "destination.port"}
-		default:
-			matched[i] = alert.Matched{Atomic: name, Field: "destination.ip"}
-		}
 	}
 	w.hits, matched = dedupHits(w.hits, matched)
 	f.Matched |= flowBits(w.hits)
@@ -104,6 +94,9 @@ func (w *worker) flowEvent(f *flow.Flow) *alert.Event {
 	ev.Destination = alert.Endpoint{IP: srv.String(), Port: sport}
 	if p := &w.pkt; p.HasMAC && p.Src == cli {
 		ev.Source.MAC = formatMAC(p.SrcMAC)
+	}
+	if f.GeoDone {
+		addGeo(&ev.Destination, f)
 	}
 	ev.Network.Type = "ipv4"
 	if cli.Is6() {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/gopacket/gopacket/layers"
 
+	"github.com/phonehome-sensor/phonehome/geo"
 	"github.com/phonehome-sensor/phonehome/rules"
 	"github.com/phonehome-sensor/phonehome/sensor/internal/alert"
 	"github.com/phonehome-sensor/phonehome/sensor/internal/capture"
@@ -43,7 +44,10 @@ type Config struct {
 	Learned *Learned
 	// Rules returns the rule set in force; it is called once per
 	// observation, so a reload takes effect at the next one.
-	Rules     func() *rules.Set
+	Rules func() *rules.Set
+	// Geo returns the GeoIP databases in force (nil: no look-ups); it is
+	// called once per flow whose rules need a country or an ASN.
+	Geo       func() *geo.DB
 	Inventory *inventory.Inventory
 	// Emit receives events from the single output goroutine.
 	Emit     func(*alert.Event)
@@ -74,6 +78,7 @@ type Counters struct {
 	QUICMalformed     uint64 // bad frames or ClientHellos inside decrypted Initials
 	ECHOuter          uint64 // hellos whose server_name is a known ECH public name: the real name is hidden
 	ECHUnverified     uint64 // hellos with an ECH extension and another outer name: GREASE (the name is real) or ECH with an unlearned public name
+	GeoLookups        uint64 // country/ASN look-ups (one per flow at most, when rules need them)
 	FlowContacts      uint64 // flows matched by their destination alone (address, port, learned name)
 	GatherRefused     uint64 // hellos or heads not gathered: the worker's gathering memory was spent
 	StreamStartLost   uint64 // streams whose data came after a hole that never filled: their start is unknown
@@ -102,6 +107,7 @@ func (c *Counters) add(o *Counters) {
 	c.QUICMalformed += o.QUICMalformed
 	c.ECHOuter += o.ECHOuter
 	c.ECHUnverified += o.ECHUnverified
+	c.GeoLookups += o.GeoLookups
 	c.FlowContacts += o.FlowContacts
 	c.GatherRefused += o.GatherRefused
 	c.StreamStartLost += o.StreamStartLost

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"strings"
 	"time"
 	"unsafe"
 
@@ -77,6 +78,7 @@ type worker struct {
 	gquicNames  []byte
 	curFlow     *flow.Flow // the flow of the packet at hand (or the one ending); nil without state
 	ja4         [64]byte
+	ua          []byte
 
 	hello   extract.ClientHello
 	scratch []byte
@@ -284,7 +286,16 @@ func (w *worker) dnsMessage(b []byte, transport string) {
 		// Servers answer only the first question; so does the sensor.
 		q = m.Question[0]
 		qname = extract.DNSName(q.Name)
-		matchName(qname, "dns.question.name")
+		// The question is matched as a contact with the server it was
+		// sent to, for rules that combine the name with where it went
+		// (fallback resolvers). The server's own address and port were
+		// matched when its flow started.
+		p := &w.pkt
+		c := rules.Contact{Name: qname, Addr: p.Dst.Unmap(), Port: p.DstPort, Proto: p.Proto}
+		if m.Response {
+			c.Addr, c.Port = p.Src.Unmap(), p.SrcPort
+		}
+		w.matchContact(set, &c, "dns.question.name", &matched, false)
 	}
 	for _, rr := range m.Answer {
 		h := rr.Header()
@@ -457,17 +468,28 @@ func (w *worker) reportHello(h *extract.ClientHello, proto, transport string, un
 	set := w.cfg.Rules()
 	w.hits = w.hits[:0]
 	var matched []alert.Matched
-	// Every host_name entry is matched: a client may send several.
+	ja4 := byte('t')
+	if proto == "quic" {
+		ja4 = 'q'
+	}
+	c := w.dstContact()
+	if set.UsesKind(rules.KindJA4) && (len(h.CipherSuites) > 0 || h.SSLv2) {
+		c.JA4 = bytesString(extract.AppendJA4(w.ja4[:0], h, ja4))
+	}
+	// Every host_name entry is matched: a client may send several. A
+	// hello without one is still a contact (JA4, address rules).
+	names := 0
 	for name := range h.HostNames() {
 		w.name = extract.AppendName(w.name[:0], name)
-		n := len(w.hits)
-		w.hits = set.MatchName(bytesString(w.name), w.hits)
-		for range w.hits[n:] {
-			matched = append(matched, alert.Matched{Atomic: string(w.name), Field: "tls.client.server_name"})
-		}
+		c.Name = bytesString(w.name)
+		w.matchContact(set, &c, "tls.client.server_name", &matched, w.curFlow == nil)
+		names++
 	}
+	if names == 0 {
+		w.matchContact(set, &c, "tls.client.server_name", &matched, w.curFlow == nil)
+	}
+	w.hits, matched = dedupHits(w.hits, matched)
 	w.name = extract.AppendName(w.name[:0], h.SNI)
-	w.matchDst(set, &matched)
 	if len(w.hits) == 0 && !w.cfg.Inspect {
 		return nil
 	}
@@ -477,10 +499,6 @@ func (w *worker) reportHello(h *extract.ClientHello, proto, transport string, un
 	}
 	t := &alert.TLS{Client: alert.TLSClient{ECH: h.ECH, ECHOuter: echOuter, ESNI: h.ESNI, SSLv2: h.SSLv2}}
 	// JA4 costs two SHA-256s: only for hellos that are reported.
-	ja4 := byte('t')
-	if proto == "quic" {
-		ja4 = 'q'
-	}
 	if len(h.CipherSuites) > 0 || h.SSLv2 {
 		t.Client.JA4 = string(extract.AppendJA4(w.ja4[:0], h, ja4))
 	}
@@ -521,26 +539,26 @@ func (w *worker) httpRequest(payload []byte) int {
 	// the Host header should agree, but a client may make them differ:
 	// both are matched. url.domain is the Host header when there is one
 	// (as tshark and Zeek report it), else the target's host.
+	c := w.dstContact()
+	var ua []byte
+	if r.UserAgent != nil {
+		ua = extract.AppendText(w.ua[:0], r.UserAgent, 512)
+		w.ua = ua
+		c.UserAgent = bytesString(ua)
+	}
 	if auth := hostOnly(extract.TargetAuthority(r)); len(auth) > 0 && !bytes.EqualFold(auth, hostOnly(r.Host)) {
 		w.name = extract.AppendName(w.name[:0], auth)
-		w.hits = set.MatchName(bytesString(w.name), w.hits)
-		for range w.hits {
-			matched = append(matched, alert.Matched{Atomic: string(w.name), Field: "url.original"})
-		}
+		c.Name = bytesString(w.name)
+		w.matchContact(set, &c, "url.original", &matched, w.curFlow == nil)
 		if len(r.Host) == 0 {
 			r.Host = auth
 		}
 	}
 	host := hostOnly(r.Host)
 	w.name = extract.AppendName(w.name[:0], host)
-	if len(host) > 0 {
-		n := len(w.hits)
-		w.hits = set.MatchName(bytesString(w.name), w.hits)
-		for range w.hits[n:] {
-			matched = append(matched, alert.Matched{Atomic: string(w.name), Field: "url.domain"})
-		}
-	}
-	w.matchDst(set, &matched)
+	c.Name = bytesString(w.name)
+	w.matchContact(set, &c, "url.domain", &matched, w.curFlow == nil)
+	w.hits, matched = dedupHits(w.hits, matched)
 	if len(w.hits) > 0 || w.cfg.Inspect {
 		ev := w.baseEvent("http", "tcp")
 		ev.HTTP = &alert.HTTP{Request: alert.HTTPRequest{Method: string(extract.AppendText(nil, r.Method, 32))}}
@@ -552,7 +570,7 @@ func (w *worker) httpRequest(payload []byte) int {
 			ev.URL.Domain = string(w.name)
 		}
 		if r.UserAgent != nil {
-			ev.UserAgent = &alert.UserAgent{Original: string(extract.AppendText(nil, r.UserAgent, 512))}
+			ev.UserAgent = &alert.UserAgent{Original: string(ua)}
 		}
 		w.emit(ev, p.Src, netip.AddrPortFrom(p.Dst, p.DstPort), matched)
 	}
@@ -562,21 +580,112 @@ func (w *worker) httpRequest(payload []byte) int {
 	return 0
 }
 
-// matchDst matches the destination address of a TLS or HTTP contact on
-// a flow without state; flows with state had their destination matched
-// once, when they started (flowStart).
-func (w *worker) matchDst(set *rules.Set, matched *[]alert.Matched) {
-	if w.curFlow != nil {
-		w.hits, *matched = dedupHits(w.hits, *matched)
-		return
-	}
-	n := len(w.hits)
-	w.hits = set.MatchAddr(w.pkt.Dst.Unmap(), w.hits)
-	for range w.hits[n:] {
-		*matched = append(*matched, alert.Matched{Atomic: w.pkt.Dst.Unmap().String(), Field: "destination.ip"})
-	}
-	w.hits, *matched = dedupHits(w.hits, *matched)
+// dstContact is the contact of the packet at hand (client to server),
+// with the destination's country and ASN when rules need them.
+func (w *worker) dstContact() rules.Contact {
+	p := &w.pkt
+	c := rules.Contact{Addr: p.Dst.Unmap(), Port: p.DstPort, Proto: p.Proto}
+	c.Country, c.ASN = w.geoOf(w.curFlow, c.Addr)
+	return c
 }
+
+// matchContact appends the hits of c, with what matched. Address, port,
+// country and ASN hits on a flow with state were had once, when the
+// flow started (flowStart): they are kept only when addrKinds is set.
+func (w *worker) matchContact(set *rules.Set, c *rules.Contact, nameField string, matched *[]alert.Matched, addrKinds bool) {
+	n := len(w.hits)
+	w.hits = set.Match(c, w.hits)
+	out := w.hits[:n]
+	for _, h := range w.hits[n:] {
+		m, addrKind := matchedOf(h, c, nameField)
+		if addrKind && !addrKinds {
+			continue
+		}
+		out = append(out, h)
+		*matched = append(*matched, m)
+	}
+	w.hits = out
+}
+
+// matchedOf says what a hit matched, for threat.enrichments.matched, and
+// whether it is about the destination rather than a name.
+func matchedOf(h rules.Hit, c *rules.Contact, nameField string) (alert.Matched, bool) {
+	// The contact's strings alias the worker's buffers: a hit keeps copies.
+	switch h.Kind {
+	case rules.KindCIDR:
+		return alert.Matched{Atomic: c.Addr.String(), Field: "destination.ip"}, true
+	case rules.KindPort:
+		return alert.Matched{Atomic: itoa(int(c.Port)), Field: "destination.port"}, true
+	case rules.KindASN:
+		return alert.Matched{Atomic: rules.FormatASN(c.ASN), Field: "destination.as.number"}, true
+	case rules.KindCountry:
+		return alert.Matched{Atomic: c.Country, Field: "destination.geo.country_iso_code"}, true
+	case rules.KindJA4:
+		return alert.Matched{Atomic: strings.Clone(c.JA4), Field: "tls.client.ja4"}, false
+	case rules.KindUserAgent:
+		return alert.Matched{Atomic: strings.Clone(c.UserAgent), Field: "user_agent.original"}, false
+	case rules.KindAll, rules.KindAny:
+		// A combined condition (what held is in the reason): reported on
+		// the name when it has one, else on the destination.
+		if c.Name != "" {
+			return alert.Matched{Atomic: strings.Clone(c.Name), Field: nameField}, false
+		}
+		return alert.Matched{Atomic: c.Addr.String(), Field: "destination.ip"}, c.JA4 == "" && c.UserAgent == ""
+	}
+	return alert.Matched{Atomic: strings.Clone(c.Name), Field: nameField}, false
+}
+
+// geoOf returns the country and ASN of a destination, looked up once per
+// flow (cached in it) and only when the rules in force need them.
+func (w *worker) geoOf(f *flow.Flow, a netip.Addr) (string, uint32) {
+	if f != nil && f.GeoDone {
+		return countryString(f.Country), f.ASN
+	}
+	if w.cfg.Geo == nil || !w.cfg.Rules().NeedsGeo() {
+		return "", 0
+	}
+	db := w.cfg.Geo()
+	if db == nil {
+		return "", 0
+	}
+	r := db.Lookup(a)
+	w.c.GeoLookups++
+	if f != nil {
+		f.Country, f.ASN, f.GeoDone = r.Country, r.ASN, true
+	}
+	return r.CountryCode(), r.ASN
+}
+
+// addGeo sets an endpoint's country and AS from what its flow learned.
+func addGeo(e *alert.Endpoint, f *flow.Flow) {
+	if c := countryString(f.Country); c != "" {
+		e.Geo = &alert.Geo{CountryISOCode: c}
+	}
+	if f.ASN != 0 {
+		e.AS = &alert.AS{Number: f.ASN}
+	}
+}
+
+// countryString returns a two-letter code without allocating.
+func countryString(c [2]byte) string {
+	if c[0] < 'A' || c[0] > 'Z' || c[1] < 'A' || c[1] > 'Z' {
+		return ""
+	}
+	i := int(c[0]-'A')*26 + int(c[1]-'A')
+	return countryCodes[2*i : 2*i+2]
+}
+
+// countryCodes holds every pair of capital letters, AA…ZZ, so that a
+// code is a substring, not a new string.
+var countryCodes = func() string {
+	b := make([]byte, 0, 26*26*2)
+	for x := byte('A'); x <= 'Z'; x++ {
+		for y := byte('A'); y <= 'Z'; y++ {
+			b = append(b, x, y)
+		}
+	}
+	return string(b)
+}()
 
 func (w *worker) baseEvent(proto, transport string) *alert.Event {
 	p := &w.pkt
@@ -600,6 +709,9 @@ func (w *worker) baseEvent(proto, transport string) *alert.Event {
 	}
 	if p.HasMAC {
 		ev.Source.MAC = formatMAC(p.SrcMAC)
+	}
+	if f := w.curFlow; f != nil && f.GeoDone {
+		addGeo(&ev.Destination, f)
 	}
 	return ev
 }
