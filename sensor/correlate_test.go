@@ -98,7 +98,7 @@ func TestDNSLearnedContact(t *testing.T) {
 		t.Errorf("dns-learned alert: %v", learned)
 	}
 	// Two connections to the learned address, bytes counted.
-	if !strings.Contains(stderr.String(), "flow contacts  3 flows") {
+	if !strings.Contains(squash(stderr.String()), "flow contacts 3 flows") {
 		t.Errorf("summary:\n%s", stderr.String())
 	}
 	line := ""

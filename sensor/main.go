@@ -68,6 +68,7 @@ type args struct {
 	helloMax         units.Base2Bytes
 	geoCountry       string
 	disabledProfiles []string
+	geoNote          string // for the summary: the databases in use and their build dates
 	geoASN           string
 	summaryHosts     int
 	logLevel         string
@@ -266,6 +267,9 @@ func sense(a *args, inspect bool, stdout io.Writer, log *slog.Logger) (*pipeline
 		return nil, nil, usageError{err}
 	}
 	// An old database misplaces addresses that changed hands since.
+	for _, d := range geoDB.DB().Info() {
+		a.geoNote += fmt.Sprintf("; %s built %s", d.Path, d.BuildTime.Format(time.DateOnly))
+	}
 	// The embedded one is always somewhat old (it is refreshed with
 	// releases): said at info level; a file given by the user and left
 	// to rot is warned about.

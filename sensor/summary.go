@@ -43,6 +43,8 @@ func printSummary(w io.Writer, a *args, st *pipeline.Stats, inv *inventory.Inven
 		p("  reassembly\t%d refused (gathering memory spent), %d streams whose start was never captured", st.GatherRefused, st.StreamStartLost)
 	}
 	is := inv.Stats()
+	p("  learned addresses\t%d remembered from matched DNS answers (%d learned, %d expired, %d evicted at the cap)", st.LearnedLen, st.LearnedAdded, st.LearnedExpired, st.LearnedEvicted)
+	p("  GeoIP\t%d look-ups (once per flow, when rules need them)%s", st.GeoLookups, a.geoNote)
 	p("  flow contacts\t%d flows matched by destination alone (address, port, or an address learned from a matched DNS answer)", st.FlowContacts)
 	p("  matches\t%d contacts, %d alerts (%d repeats suppressed)", is.Contacts, st.Alerts, is.Suppressed)
 	if is.ExternalClients > 0 {

@@ -125,13 +125,16 @@ type Stats struct {
 	Decode     decode.Stats
 	Flows      flow.Stats
 	Counters
-	Events   uint64
-	Alerts   uint64
-	Warnings []string // truncated or damaged captures
-	Started  time.Time
-	Elapsed  time.Duration
-	First    time.Time // packet time of the first and last packet
-	Last     time.Time
+	Events uint64
+	Alerts uint64
+	// Learned-address table at the end of the run.
+	LearnedLen                                   int
+	LearnedAdded, LearnedEvicted, LearnedExpired uint64
+	Warnings                                     []string // truncated or damaged captures
+	Started                                      time.Time
+	Elapsed                                      time.Duration
+	First                                        time.Time // packet time of the first and last packet
+	Last                                         time.Time
 }
 
 const (
@@ -292,6 +295,10 @@ readLoop:
 		st.Flows.Expired += fs.Expired
 		st.Flows.Refused += fs.Refused
 		st.Flows.Peak += fs.Peak
+	}
+	if l := cfg.Learned; l != nil {
+		st.LearnedLen = l.Len()
+		st.LearnedAdded, st.LearnedEvicted, st.LearnedExpired = l.Added.Load(), l.Evicted.Load(), l.Expired.Load()
 	}
 	st.Events = out.events
 	st.Alerts = out.alerts
