@@ -70,6 +70,11 @@ type Evidence struct {
 type Host struct {
 	IP         netip.Addr
 	MAC        string
+	Hostname   string    // from DHCP on the wire or the asset file
+	Owner      string    // from the asset file
+	Site       string    // from the asset file
+	Deadline   time.Time // removal deadline in force; zero: none
+	Observer   string    // the sensor that last saw it
 	FirstSeen  time.Time
 	LastSeen   time.Time
 	Contacts   uint64
