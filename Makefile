@@ -6,9 +6,9 @@ BIN       := bin/phonehome
 DEMO      := sensor/testdata/demo.pcap
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 LDFLAGS   := -s -w -X main.version=$(VERSION)
-# Debian packages the tests need (none yet; later issues add Prometheus,
-# Alertmanager, PostgreSQL, rsyslog). Installed only when missing.
-DEB_PACKAGES ?=
+# Debian packages the tests need: PostgreSQL (inventory store tests), Chromium
+# (report render test); later issues add Prometheus, Alertmanager, rsyslog. Installed only when missing.
+DEB_PACKAGES ?= postgresql chromium fonts-liberation
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 .PHONY: all build run test deps vet lint fmt fuzz clean demo

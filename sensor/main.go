@@ -69,6 +69,8 @@ type args struct {
 	geoCountry       string
 	disabledProfiles []string
 	geoNote          string // for the summary: the databases in use and their build dates
+	storage          storageArgs
+	report           reportArgs
 	geoASN           string
 	summaryHosts     int
 	logLevel         string
@@ -108,6 +110,7 @@ func run(argv []string, stdout, stderr io.Writer) int {
 	runCmd.Flag("alerts.out", "Write alert events (ECS JSON lines) to this file; shorthand for --output ecs:PATH.").StringVar(&a.alertsOut)
 	runCmd.Flag("output", "Alert output: ecs:PATH or ecs:- (stdout); repeatable. Default ecs:-.").StringsVar(&a.outputs)
 	runCmd.Flag("alert.dedup-window", "One alert per host × rule per window of packet time.").Default("24h").DurationVar(&a.dedupWindow)
+	addStorageFlags(runCmd, &a.storage, true)
 	runCmd.Flag("summary.hosts", "Hosts listed in the summary on stderr.").Default("20").IntVar(&a.summaryHosts)
 
 	inspectCmd := app.Command("inspect", "Print every observation (DNS message, ClientHello, HTTP request) as one ECS JSON line.")
@@ -124,6 +127,10 @@ func run(argv []string, stdout, stderr io.Writer) int {
 	rulesTest.Flag("rules.no-builtin", "Do not load the built-in profiles.").BoolVar(&a.noBuiltin)
 	rulesTest.Flag("json", "Print JSON.").BoolVar(&a.testJSON)
 	rulesTest.Arg("input", "Names or addresses.").Required().StringsVar(&a.testInputs)
+
+	reportC := app.Command("report", "Print the removal-compliance report from the inventory store.")
+	addStorageFlags(reportC, &a.storage, false)
+	addReportFlags(reportC, &a.report)
 
 	versionCmd := app.Command("version", "Print the version.")
 
@@ -146,6 +153,8 @@ func run(argv []string, stdout, stderr io.Writer) int {
 		err = rulesListCmd(&a, stdout)
 	case rulesTest.FullCommand():
 		err = rulesTestCmd(&a, stdout)
+	case reportC.FullCommand():
+		err = reportCmd(&a, stdout)
 	case runCmd.FullCommand():
 		err = runSensor(&a, false, stdout, stderr, log)
 	case inspectCmd.FullCommand():
@@ -306,7 +315,25 @@ func sense(a *args, inspect bool, stdout io.Writer, log *slog.Logger) (*pipeline
 	if observer.Hostname == "" {
 		observer.Hostname, _ = os.Hostname()
 	}
-	inv := inventory.New(inventory.Config{HomeNets: homeNets, DedupWindow: a.dedupWindow})
+	deadlines, assets, err := a.storage.policy()
+	if err != nil {
+		return nil, nil, err
+	}
+	invCfg := inventory.Config{HomeNets: homeNets, DedupWindow: a.dedupWindow, Deadlines: deadlines, Assets: assets, Observer: observer.Hostname}
+	var invStore inventory.Store
+	if !inspect {
+		// The store is opened before any packet is read: a bad path or
+		// an unreachable database is an error before any output.
+		if invStore, err = openStore(context.Background(), &a.storage); err != nil {
+			return nil, nil, usageError{err}
+		}
+		invCfg.Persist = invStore != nil
+	}
+	inv := inventory.New(invCfg)
+	var stopStore func() (inventory.FlushStats, error)
+	if invStore != nil {
+		stopStore = persist(invStore, inv, &a.storage, log)
+	}
 	// The rule set in force; a reload (SIGHUP, /-/reload: later issues)
 	// swaps in a new compiled Set and workers pick it up at their next
 	// observation.
@@ -365,7 +392,14 @@ func sense(a *args, inspect bool, stdout io.Writer, log *slog.Logger) (*pipeline
 		}
 		go geoDB.Watch(ctx, 30*time.Second)
 	}
-	st, runErr := pipeline.Run(ctx, sources, cfg)
+	stats, runErr := pipeline.Run(ctx, sources, cfg)
+	if stopStore != nil {
+		fs, err := stopStore()
+		stats.Store = fmt.Sprintf("%s: %d rows in %d writes, %d failed", a.storage.where(), fs.Rows, fs.Flushes, fs.Failures)
+		if err != nil && writeErr == nil {
+			writeErr = err
+		}
+	}
 	if err := w.Flush(); err != nil && writeErr == nil {
 		writeErr = err
 	}
@@ -373,10 +407,10 @@ func sense(a *args, inspect bool, stdout io.Writer, log *slog.Logger) (*pipeline
 		writeErr = err
 	}
 	if writeErr != nil {
-		return st, inv, fmt.Errorf("writing events: %w", writeErr)
+		return stats, inv, fmt.Errorf("writing events: %w", writeErr)
 	}
 	if runErr != nil && !errors.Is(runErr, context.Canceled) {
-		return st, inv, runErr
+		return stats, inv, runErr
 	}
-	return st, inv, nil
+	return stats, inv, nil
 }

@@ -51,7 +51,10 @@ func printSummary(w io.Writer, a *args, st *pipeline.Stats, inv *inventory.Inven
 		p("  outside home nets\t%d contacts from clients outside --home-net (alerted, not inventoried)", is.ExternalClients)
 	}
 	hosts := inv.Hosts()
-	p("  hosts\t%d phoning home", len(hosts))
+	p("  hosts\t%d phoning home, %d contacts after their removal deadline", len(hosts), is.Overdue)
+	if st.Store != "" {
+		p("  inventory\t%s", st.Store)
+	}
 	if st.QueueDrops > 0 {
 		p("  queue drops\t%d", st.QueueDrops)
 	}
@@ -81,7 +84,11 @@ func printSummary(w io.Writer, a *args, st *pipeline.Stats, inv *inventory.Inven
 		if mac == "" {
 			mac = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s%s\n", h.IP, mac, h.FirstSeen.Format(time.RFC3339), h.LastSeen.Format(time.RFC3339),
+		host := h.IP.String()
+		if h.Hostname != "" {
+			host += " (" + h.Hostname + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s%s\n", host, mac, h.FirstSeen.Format(time.RFC3339), h.LastSeen.Format(time.RFC3339),
 			h.Contacts, humanBytes(h.Traffic.BytesOut), humanBytes(h.Traffic.BytesIn), strings.Join(cats, ","), strings.Join(names, ","), more)
 	}
 	tw.Flush()

@@ -217,6 +217,10 @@ type PhonehomeExt struct {
 	// hidden by ECH behind them.
 	ECHPublicNames []string `json:"ech_public_names,omitempty"`
 	QUICVersion    string   `json:"quic_version,omitempty"`
+	// Status is "still-phoning-home" on alerts about a host past its
+	// removal deadline (Deadline, YYYY-MM-DD).
+	Status   string `json:"status,omitempty"`
+	Deadline string `json:"deadline,omitempty"`
 }
 
 // Writer writes events as JSON lines. It is safe for concurrent use.

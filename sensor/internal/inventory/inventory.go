@@ -31,6 +31,17 @@ type Config struct {
 	DedupWindow time.Duration // one alert per host × rule per window (default 24h, aligned to UTC days)
 	MaxHosts    int           // hosts beyond this are counted, not kept
 	MaxNames    int           // names kept per host
+	// Deadlines gives each new host its removal deadline (nil: none).
+	Deadlines *Deadlines
+	// Assets names hosts (by IP or MAC) and may set their deadline.
+	Assets *Assets
+	// Observer is this sensor's name, recorded with each host.
+	Observer string
+	// Persist makes the inventory keep deltas for a Store (TakeBatch).
+	Persist bool
+	// MaxEvidence bounds the evidence rows waiting for a flush (default
+	// 65536); beyond, rows are counted and dropped, hosts still merged.
+	MaxEvidence int
 }
 
 // Category records when a host first and last contacted one category.
@@ -105,6 +116,8 @@ type Stats struct {
 	Suppressed      uint64 // contacts inside an open dedup window
 	ExternalClients uint64 // contacts whose client is outside the home nets
 	HostsRefused    uint64 // new hosts beyond MaxHosts
+	Overdue         uint64 // contacts after the host's removal deadline
+	EvidenceDropped uint64 // evidence rows not persisted: the flush queue was full
 }
 
 type dedupKey struct {
@@ -129,6 +142,27 @@ type Inventory struct {
 	dedup  map[dedupKey]struct{}
 	window int64 // newest window seen, for purging dedup keys
 	stats  Stats
+
+	// Deltas since the last TakeBatch (Config.Persist).
+	pending  map[netip.Addr]*HostDelta
+	evidence []EvidenceRow
+	daily    map[dayKey]uint64
+	urgent   bool // a host was seen first or crossed its deadline: flush now
+	// notify is signalled (without blocking) when urgent is set.
+	notify chan struct{}
+
+	// Host names seen in DHCP, by address and by MAC (bounded).
+	dhcpByIP  map[netip.Addr]string
+	dhcpByMAC map[string]string
+}
+
+// maxDHCPNames bounds the names remembered from DHCP.
+const maxDHCPNames = 65536
+
+type dayKey struct {
+	ip  netip.Addr
+	day int64
+	cat rules.Category
 }
 
 // New returns an empty inventory.
@@ -145,7 +179,12 @@ func New(cfg Config) *Inventory {
 	if cfg.MaxNames <= 0 {
 		cfg.MaxNames = 64
 	}
-	return &Inventory{cfg: cfg, hosts: map[netip.Addr]*Host{}, dedup: map[dedupKey]struct{}{}}
+	if cfg.MaxEvidence <= 0 {
+		cfg.MaxEvidence = 65536
+	}
+	return &Inventory{cfg: cfg, hosts: map[netip.Addr]*Host{}, dedup: map[dedupKey]struct{}{},
+		pending: map[netip.Addr]*HostDelta{}, daily: map[dayKey]uint64{}, notify: make(chan struct{}, 1),
+		dhcpByIP: map[netip.Addr]string{}, dhcpByMAC: map[string]string{}}
 }
 
 // Internal reports whether a is in the home nets.
@@ -163,6 +202,13 @@ func (inv *Inventory) Internal(a netip.Addr) bool {
 // window for its client and rule, that is, whether it should be alerted.
 // Contacts from clients outside the home nets are alerted but not kept.
 func (inv *Inventory) Observe(c Contact) (alert bool) {
+	alert, _ = inv.ObserveDeadline(c)
+	return alert
+}
+
+// ObserveDeadline is Observe that also reports whether the contact came
+// after the host's removal deadline: the host is still phoning home.
+func (inv *Inventory) ObserveDeadline(c Contact) (alert, overdue bool) {
 	inv.mu.Lock()
 	defer inv.mu.Unlock()
 	inv.stats.Contacts++
@@ -187,19 +233,46 @@ func (inv *Inventory) Observe(c Contact) (alert bool) {
 	}
 	if !inv.Internal(c.Client) {
 		inv.stats.ExternalClients++
-		return alert
+		return alert, false
 	}
 	h := inv.hosts[c.Client]
 	if h == nil {
 		if len(inv.hosts) >= inv.cfg.MaxHosts {
 			inv.stats.HostsRefused++
-			return alert
+			return alert, false
 		}
-		h = &Host{IP: c.Client, FirstSeen: c.Time, Categories: map[rules.Category]*Category{}}
+		h = &Host{IP: c.Client, FirstSeen: c.Time, Categories: map[rules.Category]*Category{}, Observer: inv.cfg.Observer}
+		if d := inv.cfg.Deadlines; d != nil {
+			h.Deadline = d.For(c.Client)
+		}
 		inv.hosts[c.Client] = h
+		inv.urgent = true
 	}
 	if c.MAC != "" {
 		h.MAC = c.MAC
+	}
+	if h.Hostname == "" {
+		if n, ok := inv.dhcpByIP[h.IP]; ok {
+			h.Hostname = n
+		} else if n, ok := inv.dhcpByMAC[h.MAC]; ok && h.MAC != "" {
+			h.Hostname = n
+		}
+	}
+	if a := inv.cfg.Assets; a != nil && h.Owner == "" && h.Site == "" {
+		if as, ok := a.Lookup(h.IP, h.MAC); ok {
+			// The asset file is the authority on names.
+			h.Hostname, h.Owner, h.Site = as.Hostname, as.Owner, as.Site
+			if !as.Deadline.IsZero() {
+				h.Deadline = as.Deadline
+			}
+		}
+	}
+	if !h.Deadline.IsZero() && !c.Time.Before(h.Deadline) {
+		overdue = true
+		inv.stats.Overdue++
+		if h.LastSeen.Before(h.Deadline) {
+			inv.urgent = true // crossed its deadline
+		}
 	}
 	if c.Time.Before(h.FirstSeen) {
 		h.FirstSeen = c.Time
@@ -235,10 +308,98 @@ func (inv *Inventory) Observe(c Contact) (alert bool) {
 			h.Profiles = slices.Insert(h.Profiles, i, r.Profile.ID)
 		}
 	}
+	ev := Evidence{Time: c.Time, Protocol: c.Protocol, Name: c.Name, Destination: c.Destination, RuleID: r.ID, Reason: c.Hit.Reason()}
 	if !c.Time.Before(h.Last.Time) {
-		h.Last = Evidence{Time: c.Time, Protocol: c.Protocol, Name: c.Name, Destination: c.Destination, RuleID: r.ID, Reason: c.Hit.Reason()}
+		h.Last = ev
 	}
-	return alert
+	if inv.cfg.Persist {
+		inv.recordDelta(h, c, ev)
+		if inv.urgent {
+			select {
+			case inv.notify <- struct{}{}:
+			default:
+			}
+		}
+	}
+	return alert, overdue
+}
+
+// recordDelta adds a contact to the pending deltas.
+func (inv *Inventory) recordDelta(h *Host, c Contact, ev Evidence) {
+	d := inv.delta(h)
+	if d.FirstSeen.IsZero() || c.Time.Before(d.FirstSeen) {
+		d.FirstSeen = c.Time
+	}
+	if c.Time.After(d.LastSeen) {
+		d.LastSeen = c.Time
+	}
+	d.Contacts++
+	cat := c.Hit.Rule.Category
+	dc := d.Categories[cat]
+	if dc == nil {
+		dc = &Category{First: c.Time}
+		d.Categories[cat] = dc
+	}
+	dc.Count++
+	if c.Time.Before(dc.First) {
+		dc.First = c.Time
+	}
+	if c.Time.After(dc.Last) {
+		dc.Last = c.Time
+	}
+	if c.Name != "" && !slices.Contains(d.Names, c.Name) && len(d.Names) < MaxNamesStored {
+		d.Names = append(d.Names, c.Name)
+	}
+	if !slices.Contains(d.Rules, c.Hit.Rule.ID) {
+		d.Rules = append(d.Rules, c.Hit.Rule.ID)
+	}
+	if !ev.Time.Before(d.Last.Time) {
+		d.Last = ev
+	}
+	if len(inv.evidence) < inv.cfg.MaxEvidence {
+		inv.evidence = append(inv.evidence, EvidenceRow{IP: h.IP, Time: c.Time, Category: cat, Evidence: ev, Observer: inv.cfg.Observer})
+	} else {
+		inv.stats.EvidenceDropped++
+	}
+	day := c.Time.UTC().Truncate(24 * time.Hour).UnixNano()
+	inv.daily[dayKey{h.IP, day, cat}]++
+}
+
+// delta returns the pending delta of h, with its identity fields.
+func (inv *Inventory) delta(h *Host) *HostDelta {
+	d := inv.pending[h.IP]
+	if d == nil {
+		d = &HostDelta{IP: h.IP, Categories: map[rules.Category]*Category{}}
+		inv.pending[h.IP] = d
+	}
+	d.MAC, d.Hostname, d.Owner, d.Site, d.Deadline, d.Observer = h.MAC, h.Hostname, h.Owner, h.Site, h.Deadline, h.Observer
+	return d
+}
+
+// TakeBatch returns what changed since the last call, for a Store, and
+// whether something urgent (a new host, a deadline crossed) is in it.
+func (inv *Inventory) TakeBatch() (b *Batch, urgent bool) {
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	b = &Batch{Evidence: inv.evidence}
+	for _, d := range inv.pending {
+		b.Hosts = append(b.Hosts, *d)
+	}
+	slices.SortFunc(b.Hosts, func(x, y HostDelta) int { return x.IP.Compare(y.IP) })
+	for k, n := range inv.daily {
+		b.Daily = append(b.Daily, DayCount{IP: k.ip, Day: time.Unix(0, k.day).UTC(), Category: k.cat, Contacts: n})
+	}
+	urgent = inv.urgent
+	inv.pending, inv.evidence, inv.daily, inv.urgent = map[netip.Addr]*HostDelta{}, nil, map[dayKey]uint64{}, false
+	return b, urgent
+}
+
+// Urgent reports whether a new host or a crossed deadline waits for a
+// flush.
+func (inv *Inventory) Urgent() bool {
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	return inv.urgent
 }
 
 // AddFlow adds what one matched flow carried to its client's record and
@@ -258,6 +419,63 @@ func (inv *Inventory) AddFlow(client netip.Addr, cats []rules.Category, t Traffi
 			cat.Traffic.add(t)
 		}
 	}
+	if inv.cfg.Persist {
+		d := inv.delta(h)
+		d.Traffic.add(t)
+		for _, c := range cats {
+			dc := d.Categories[c]
+			if dc == nil {
+				dc = &Category{}
+				d.Categories[c] = dc
+			}
+			dc.Traffic.add(t)
+		}
+	}
+}
+
+// LearnHostname remembers the name DHCP gave the host at ip (and mac,
+// when known) and names the host if it is inventoried and unnamed. The
+// name was escaped by the extractor.
+func (inv *Inventory) LearnHostname(ip netip.Addr, mac, name string) {
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	ip = ip.Unmap()
+	if ip.IsValid() && (len(inv.dhcpByIP) < maxDHCPNames || inv.dhcpByIP[ip] != "") {
+		inv.dhcpByIP[ip] = name
+	}
+	if mac != "" && (len(inv.dhcpByMAC) < maxDHCPNames || inv.dhcpByMAC[mac] != "") {
+		inv.dhcpByMAC[mac] = name
+	}
+	for _, h := range []*Host{inv.hosts[ip]} {
+		if h != nil && h.Hostname == "" {
+			h.Hostname = name
+			if inv.cfg.Persist {
+				inv.delta(h)
+			}
+		}
+	}
+	if mac == "" {
+		return
+	}
+	for _, h := range inv.hosts {
+		if h.MAC == mac && h.Hostname == "" {
+			h.Hostname = name
+			if inv.cfg.Persist {
+				inv.delta(h)
+			}
+		}
+	}
+}
+
+// Deadline returns the removal deadline of an inventoried host (zero:
+// none or unknown host).
+func (inv *Inventory) Deadline(a netip.Addr) time.Time {
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	if h := inv.hosts[a.Unmap()]; h != nil {
+		return h.Deadline
+	}
+	return time.Time{}
 }
 
 // Hosts returns copies of the inventoried hosts, ordered by address.

@@ -79,6 +79,7 @@ type Counters struct {
 	ECHOuter          uint64 // hellos whose server_name is a known ECH public name: the real name is hidden
 	ECHUnverified     uint64 // hellos with an ECH extension and another outer name: GREASE (the name is real) or ECH with an unlearned public name
 	GeoLookups        uint64 // country/ASN look-ups (one per flow at most, when rules need them)
+	DHCPNames         uint64 // host names read from DHCP messages
 	FlowContacts      uint64 // flows matched by their destination alone (address, port, learned name)
 	GatherRefused     uint64 // hellos or heads not gathered: the worker's gathering memory was spent
 	StreamStartLost   uint64 // streams whose data came after a hole that never filled: their start is unknown
@@ -108,6 +109,7 @@ func (c *Counters) add(o *Counters) {
 	c.ECHOuter += o.ECHOuter
 	c.ECHUnverified += o.ECHUnverified
 	c.GeoLookups += o.GeoLookups
+	c.DHCPNames += o.DHCPNames
 	c.FlowContacts += o.FlowContacts
 	c.GatherRefused += o.GatherRefused
 	c.StreamStartLost += o.StreamStartLost
@@ -131,6 +133,7 @@ type Stats struct {
 	LearnedLen                                   int
 	LearnedAdded, LearnedEvicted, LearnedExpired uint64
 	Warnings                                     []string // truncated or damaged captures
+	Store                                        string   // what was written to the inventory store (set by the caller)
 	Started                                      time.Time
 	Elapsed                                      time.Duration
 	First                                        time.Time // packet time of the first and last packet
@@ -318,6 +321,12 @@ type output struct {
 
 func (o *output) handle(ob *observation) {
 	ev := ob.event
+	if d := ob.dhcp; d != nil {
+		if o.cfg.Inventory != nil {
+			o.cfg.Inventory.LearnHostname(d.ip, d.mac, d.name)
+		}
+		return
+	}
 	if ob.flow != nil {
 		if o.cfg.Inventory != nil {
 			o.cfg.Inventory.AddFlow(ob.flow.client, ob.flow.categories, ob.flow.traffic)
@@ -345,12 +354,19 @@ func (o *output) handle(ob *observation) {
 			Name:        ob.matched[i].Atomic,
 			Hit:         h,
 		}
-		if !o.cfg.Inventory.Observe(c) || o.cfg.Inspect {
+		alerted, overdue := o.cfg.Inventory.ObserveDeadline(c)
+		if !alerted || o.cfg.Inspect {
 			continue
 		}
 		a := *ev
 		a.Event.Kind = alert.KindAlert
-		a.Event.Severity = severityScore(h.Rule.Severity)
+		sev := h.Rule.Severity
+		if overdue && sev < rules.SeverityCritical {
+			// Still phoning home after its removal deadline: worse than
+			// the same contact before it.
+			sev++
+		}
+		a.Event.Severity = severityScore(sev)
 		a.Event.Reason = h.Reason()
 		a.Rule = ruleObject(h)
 		a.Threat = &alert.Threat{Enrichments: []alert.Enrichment{enrichment(h, ob.matched[i])}}
@@ -360,6 +376,12 @@ func (o *output) handle(ob *observation) {
 		}
 		if ev.Phonehome != nil {
 			ph.Partial = ev.Phonehome.Partial
+		}
+		if overdue {
+			ph.Status = "still-phoning-home"
+			if d := o.cfg.Inventory.Deadline(ob.client); !d.IsZero() {
+				ph.Deadline = d.Format("2006-01-02")
+			}
 		}
 		a.Phonehome = &ph
 		o.alerts++

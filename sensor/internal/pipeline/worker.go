@@ -54,6 +54,7 @@ type observation struct {
 	hits      []rules.Hit
 	matched   []alert.Matched // parallel to hits: what matched
 	flow      *flowSummary    // a matched flow that ended (event may be nil)
+	dhcp      *dhcpName       // a host name seen in DHCP
 	client    netip.Addr      // the host that made the contact
 	clientMAC string
 	server    netip.AddrPort
@@ -187,6 +188,7 @@ type udpExtractor struct {
 var udpExtractors = []udpExtractor{
 	{"dns", func(p *decode.Packet) bool { return extract.IsDNSPort(p.SrcPort) || extract.IsDNSPort(p.DstPort) },
 		func(w *worker, _ *flow.Flow, _ int, b []byte) { w.dnsMessage(b, "udp") }},
+	{"dhcp", func(p *decode.Packet) bool { return isDHCPPort(p.SrcPort) && isDHCPPort(p.DstPort) }, (*worker).dhcpMessage},
 	// QUIC on any port: the long header and version say what it is.
 	{"quic", func(p *decode.Packet) bool { return extract.IsQUICInitial(p.Payload) }, (*worker).quicDatagram},
 	// Google QUIC: ParseGQUICCHLO rejects anything else in a few compares.
@@ -393,6 +395,37 @@ func (w *worker) learn(m *dns.Msg, matched []alert.Matched) {
 			w.cfg.Learned.Learn(a.Unmap(), name, hits, rr.Header().Ttl, w.now)
 		}
 	}
+}
+
+// dhcpName is a host name DHCP gave an address or a MAC.
+type dhcpName struct {
+	ip   netip.Addr
+	mac  string
+	name string
+}
+
+func isDHCPPort(p uint16) bool { return p == 67 || p == 68 || p == 546 || p == 547 }
+
+// dhcpMessage reads the host name a DHCP client sent or was given, to
+// name the host in the inventory.
+func (w *worker) dhcpMessage(_ *flow.Flow, _ int, b []byte) {
+	var h extract.DHCPHost
+	var err error
+	p := &w.pkt
+	if p.SrcPort == 546 || p.SrcPort == 547 {
+		w.scratch, err = extract.ParseDHCPv6(b, w.scratch[:0], &h)
+	} else {
+		w.scratch, err = extract.ParseDHCPv4(b, w.scratch[:0], &h)
+	}
+	if err != nil || len(h.Hostname) == 0 {
+		return
+	}
+	w.c.DHCPNames++
+	d := &dhcpName{ip: h.Addr, name: string(extract.AppendName(nil, h.Hostname))}
+	if h.HasMAC {
+		d.mac = formatMAC(h.MAC)
+	}
+	w.out <- &observation{dhcp: d}
 }
 
 // appendECHNames adds the public names of the ech SvcParam of an
