@@ -277,6 +277,11 @@ readLoop:
 			off := len(b.data)
 			b.data = append(b.data, data...)
 			b.pkts = append(b.pkts, pktRef{off: uint32(off), n: uint32(len(data)), wireLen: uint32(ci.Length), lt: lt, ts: ts})
+			if len(b.pkts) >= batchPackets {
+				// Full: hand it over now, not when the next packet
+				// comes (a slow source must not hold packets back).
+				send(i)
+			}
 		}
 	}
 	for i := range cur {

@@ -1,0 +1,135 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/phonehome-sensor/phonehome/sensor/internal/inventory"
+	"github.com/phonehome-sensor/phonehome/sensor/internal/inventory/store"
+	"github.com/phonehome-sensor/phonehome/sensor/internal/testcap"
+)
+
+// hostsCapture writes one Kaspersky look-up from each of n hosts,
+// numbered from first, one packet each.
+func hostsCapture(t *testing.T, first, n int) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	w, err := testcap.NewWriter(&buf, time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC).Add(time.Duration(first)*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resolver := testcap.NewHost("10.50.255.53", 0)
+	for i := first; i < first+n; i++ {
+		h := testcap.NewHost(fmt.Sprintf("10.50.%d.%d", i/250, 1+i%250), 0)
+		if err := w.DNS(h, resolver, testcap.Query("dnl-01.geo.kaspersky.com", dns.TypeA, uint16(i)), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return buf.Bytes()
+}
+
+func storedHosts(t *testing.T, db string) map[netip.Addr]inventory.Host {
+	t.Helper()
+	st, err := store.Open(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	hosts, err := st.Hosts(context.Background(), inventory.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := map[netip.Addr]inventory.Host{}
+	for _, h := range hosts {
+		m[h.IP] = h
+	}
+	return m
+}
+
+// TestCrashSafety: phonehome reads the first part of a capture from a
+// pipe, flushes the hosts it saw, and is killed with SIGKILL while it
+// waits for more; the store holds every host flushed and is sound; a
+// run over the rest of the capture completes the inventory, each host
+// counted once.
+func TestCrashSafety(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and kills the binary")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "phonehome")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	const firstPart, rest = 512, 300 // 2 full batches of 256 packets, then more
+	part1 := hostsCapture(t, 0, firstPart)
+	part2 := hostsCapture(t, firstPart, rest)
+	fifo := filepath.Join(dir, "tap.pcap")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Skipf("no FIFO here: %v", err)
+	}
+	db := filepath.Join(dir, "inv.db")
+	cmd := exec.Command(bin, "run", "-r", fifo, "--storage.path", db, "--storage.flush-interval", "100ms", "--log.level", "error")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pipe, err := os.OpenFile(fifo, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pipe.Close()
+	if _, err := pipe.Write(part1); err != nil {
+		t.Fatal(err)
+	}
+	// The pipe stays open: phonehome waits for more, its hosts flushed.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if _, err := os.Stat(db); err == nil && len(storedHosts(t, db)) == firstPart {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("hosts of the first part not flushed in time; stderr:\n%s", stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+
+	// The rest of the capture, in a new run on the same store.
+	rest2 := filepath.Join(dir, "rest.pcap")
+	if err := os.WriteFile(rest2, part2, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(bin, "run", "-r", rest2, "--storage.path", db, "--log.level", "error").CombinedOutput(); err != nil {
+		t.Fatalf("run after the crash: %v\n%s", err, out)
+	}
+	hosts := storedHosts(t, db)
+	if len(hosts) != firstPart+rest {
+		t.Fatalf("%d hosts stored, want %d", len(hosts), firstPart+rest)
+	}
+	for ip, h := range hosts {
+		if h.Contacts != 1 || len(h.Names) != 1 {
+			t.Fatalf("host %s: %d contacts, names %v", ip, h.Contacts, h.Names)
+		}
+	}
+	// SQLite's own check of the file.
+	if out, err := exec.Command("sh", "-c", "command -v sqlite3").Output(); err == nil && len(out) > 0 {
+		check, err := exec.Command("sqlite3", db, "PRAGMA integrity_check").Output()
+		if err != nil || string(bytes.TrimSpace(check)) != "ok" {
+			t.Fatalf("integrity_check: %q %v", check, err)
+		}
+	}
+}
