@@ -56,6 +56,8 @@ type Config struct {
 	// capture); files are read without loss.
 	Lossy bool
 	Log   *slog.Logger
+	// Live, when set, is kept up to date while the pipeline runs.
+	Live *Live
 }
 
 // Counters are the extraction counters of one worker.
@@ -203,15 +205,26 @@ func Run(ctx context.Context, sources []capture.Source, cfg Config) (*Stats, err
 	for i := range workers {
 		w := newWorker(&cfg, obs)
 		workers[i] = w
+		if i == n-1 && cfg.Live != nil {
+			cfg.Live.init(n, cfg.Learned)
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			var published time.Time
 			for b := range queues[i] {
 				w.batch(b)
+				if cfg.Live != nil && time.Since(published) >= publishEvery {
+					cfg.Live.publish(i, w)
+					published = time.Now()
+				}
 				b.data, b.pkts = b.data[:0], b.pkts[:0]
 				free <- b
 			}
 			w.finish()
+			if cfg.Live != nil {
+				cfg.Live.publish(i, w)
+			}
 		}()
 	}
 
@@ -245,6 +258,10 @@ readLoop:
 			}
 			st.Packets++
 			st.Bytes += uint64(ci.Length)
+			if cfg.Live != nil {
+				cfg.Live.packets.Add(1)
+				cfg.Live.bytes.Add(uint64(ci.Length))
+			}
 			ts := ci.Timestamp.UnixNano()
 			if first == 0 {
 				first = ts
@@ -267,6 +284,9 @@ readLoop:
 					case b = <-free:
 					default:
 						drops.Add(1)
+						if cfg.Live != nil {
+							cfg.Live.queueDrops.Add(1)
+						}
 						continue
 					}
 				} else {
@@ -338,12 +358,14 @@ func (o *output) handle(ob *observation) {
 		}
 		if ev != nil && o.cfg.Inspect {
 			o.events++
+			o.count(&o.cfg.Live, 0)
 			o.cfg.Emit(ev)
 		}
 		return
 	}
 	if o.cfg.Inspect {
 		o.events++
+		o.count(&o.cfg.Live, 0)
 		o.cfg.Emit(ev)
 	}
 	if o.cfg.Inventory == nil {
@@ -390,8 +412,22 @@ func (o *output) handle(ob *observation) {
 		}
 		a.Phonehome = &ph
 		o.alerts++
+		o.count(&o.cfg.Live, 1)
 		o.events++
+		o.count(&o.cfg.Live, 0)
 		o.cfg.Emit(&a)
+	}
+}
+
+// count mirrors the output's counters into Live (0: events, 1: alerts).
+func (o *output) count(l **Live, which int) {
+	if *l == nil {
+		return
+	}
+	if which == 0 {
+		(*l).events.Add(1)
+	} else {
+		(*l).alerts.Add(1)
 	}
 }
 

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"bytes"
 	"encoding/base64"
+	"io"
 	"slices"
 	"strings"
 	"testing"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/phonehome-sensor/phonehome/rules"
 	"github.com/phonehome-sensor/phonehome/sensor/internal/alert"
+	"github.com/phonehome-sensor/phonehome/sensor/internal/capture"
 	"github.com/phonehome-sensor/phonehome/sensor/internal/inventory"
 	"github.com/phonehome-sensor/phonehome/sensor/internal/testcap"
 )
@@ -402,3 +404,44 @@ func eventsOnly(t *testing.T, obs chan *observation) chan *observation {
 	}
 	return out
 }
+
+// TestLiveSnapshot: a running pipeline's counters can be read while it
+// runs, and match the final statistics at the end.
+func TestLiveSnapshot(t *testing.T) {
+	fs := frames(t, func(w *testcap.Writer) error {
+		q := testcap.Query("dnl-01.geo.kaspersky.com", dns.TypeA, 1)
+		return w.DNS(client, resolver, q, testcap.Reply(q, testcap.A("dnl-01.geo.kaspersky.com", "198.51.100.1", 60)))
+	})
+	set, err := rules.Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	live := NewLive()
+	cfg := Config{Workers: 2, Rules: func() *rules.Set { return set }, Inventory: inventory.New(inventory.Config{}), Emit: func(*alert.Event) {}, Live: live}
+	src := &sliceSource{frames: fs}
+	st, err := Run(t.Context(), []capture.Source{src}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap := live.Snapshot()
+	if snap.Packets != st.Packets || snap.DNSMessages != st.DNSMessages || snap.Alerts != st.Alerts || snap.Decode.Decoded != st.Decode.Decoded || st.DNSMessages != 2 {
+		t.Fatalf("live %+v\nfinal %+v", snap, st)
+	}
+}
+
+// sliceSource serves frames as a capture.Source.
+type sliceSource struct {
+	frames [][]byte
+	i      int
+}
+
+func (s *sliceSource) ReadPacket() ([]byte, gopacket.CaptureInfo, layers.LinkType, error) {
+	if s.i >= len(s.frames) {
+		return nil, gopacket.CaptureInfo{}, 0, io.EOF
+	}
+	f := s.frames[s.i]
+	s.i++
+	return f, gopacket.CaptureInfo{Timestamp: time.Unix(1800000000, int64(s.i)), CaptureLength: len(f), Length: len(f)}, layers.LinkTypeEthernet, nil
+}
+func (s *sliceSource) Name() string { return "frames" }
+func (s *sliceSource) Close() error { return nil }
