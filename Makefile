@@ -7,16 +7,27 @@ DEMO      := sensor/testdata/demo.pcap
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 # Debian packages the tests need: PostgreSQL (inventory store tests), Chromium
-# (report render test); later issues add Prometheus, Alertmanager, rsyslog. Installed only when missing.
-DEB_PACKAGES ?= postgresql chromium fonts-liberation
+# (report render test, live capture test); for live capture: libpcap-dev and
+# gcc (build-pcap), tcpdump (filter expressions in the default build),
+# iproute2, dnsmasq-base, bind9-dnsutils, curl, openssl, ethtool (live
+# capture test in network namespaces), tcpreplay (bench-live); prometheus
+# and prometheus-alertmanager (promtool rule tests, metrics lint, the
+# end-to-end test in deploy/prometheus); later issues add rsyslog.
+# Installed only when missing.
+DEB_PACKAGES ?= postgresql chromium fonts-liberation libpcap-dev gcc tcpdump iproute2 dnsmasq-base bind9-dnsutils curl openssl ethtool tcpreplay prometheus prometheus-alertmanager
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build run test deps vet lint fmt fuzz clean demo
+.PHONY: all build run test deps vet lint fmt fuzz clean demo bench
 
 all: build
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./sensor
+
+# The same with libpcap (--capture.method pcap; filter expressions compiled
+# by libpcap): cgo, needs libpcap-dev. The default build stays pure Go.
+build-pcap:
+	CGO_ENABLED=1 $(GO) build -tags pcap -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)-pcap ./sensor
 
 # Run the sensor on built-in defaults over the capture shipped in the repo:
 # alerts (ECS JSON lines) on stdout, the summary and host list on stderr.
@@ -29,7 +40,7 @@ deps:
 	$(GO) mod download
 
 vet:
-	@out=$$(gofmt -l sensor rules geo metrics tools 2>/dev/null); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@out=$$(gofmt -l sensor rules geo metrics tools deploy 2>/dev/null); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
 lint: vet
@@ -68,3 +79,54 @@ geo-refresh:
 	(cd "$$tmp/package" && node -p "'$(GEO_NPM_PACKAGE)@' + require('./package.json').version") > geo/data/VERSION && \
 	echo "embedded: $$(cat geo/data/VERSION) (npm license field: $$(cd "$$tmp/package" && node -p "require('./package.json').license"); data: CC BY 4.0, NRO)" && \
 	sha256sum geo/data/geo-whois-asn-country.mmdb && ls -l geo/data/geo-whois-asn-country.mmdb
+
+# The benchmark anyone can rerun (see README "Performance"): a generated
+# 2 M-packet capture (cached in .cache/bench), phonehome with 1 and 2
+# workers against the floor program, 5 alternating pairs; fails if the
+# hosts and names found differ from the generator's truth. PROFILE=1 also
+# writes CPU and heap profiles.
+BENCH_PACKETS ?= 2000000
+BENCH_PAIRS   ?= 5
+bench:
+	$(GO) run ./tools/benchrun -packets $(BENCH_PACKETS) -pairs $(BENCH_PAIRS) $(if $(PROFILE),-profile)
+
+# Live capture benchmark (root): replays a generated capture
+# (BENCH_LIVE_PACKETS, ../shared/bench/gen, cached in $TMPDIR) with tcpreplay
+# --topspeed into one end of a veth pair while phonehome captures on the
+# other with 1 and 2 workers; prints packets replayed/s, packets seen,
+# kernel drops and the share of the truth's matching hosts found. Not a
+# timed test. BENCH_LIVE_ARGS adds phonehome flags.
+BENCH_LIVE_PACKETS ?= 1000000
+.PHONY: build-pcap bench-live
+bench-live:
+	PHONEHOME_BENCH_LIVE=1 PHONEHOME_BENCH_PACKETS=$(BENCH_LIVE_PACKETS) PHONEHOME_BENCH_ARGS='$(BENCH_LIVE_ARGS)' \
+	  $(GO) test ./sensor -run '^TestBenchLive$$' -count=1 -v -timeout 30m
+
+# Metrics, HTTP, dashboard, rules (README "Metrics and HTTP").
+.PHONY: dashboard checkrules checkmetrics e2e serve
+# Regenerate the Grafana dashboard from deploy/grafana/gen (a test fails
+# when the committed JSON differs from the generator's output).
+dashboard:
+	$(GO) run ./deploy/grafana/gen -o deploy/grafana/phonehome.json
+
+# Prometheus rules and example configurations: promtool check and unit
+# tests, amtool check (go test ./deploy/prometheus runs the same).
+checkrules:
+	promtool check rules deploy/prometheus/phonehome.rules.yml
+	promtool test rules deploy/prometheus/phonehome.rules.test.yml
+	promtool check config deploy/prometheus/prometheus.yml
+	amtool check-config deploy/prometheus/alertmanager.yml
+
+# promtool check metrics and client_golang's lint over the exposition.
+checkmetrics:
+	$(GO) test -count=1 -run 'TestLint|TestPromtoolCheckMetrics' ./metrics/
+
+# The sensor replaying the demo capture, scraped by a real Prometheus with
+# the rules, alerts into a real Alertmanager, every dashboard query checked.
+e2e:
+	$(GO) test -count=1 -run TestEndToEnd -v ./deploy/prometheus/
+
+# Serve the demo replay for an hour on 127.0.0.1:17466 (metrics, /report,
+# /api/v1/hosts), e.g. to point a local Prometheus and Grafana at it.
+serve: build
+	./$(BIN) run -r $(DEMO) --storage.path "" --removal.deadline 2018-10-01 --web.listen-address 127.0.0.1:17466 --web.hold 1h >/dev/null

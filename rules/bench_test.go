@@ -3,6 +3,7 @@ package rules
 import (
 	"math/rand/v2"
 	"net/netip"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -123,9 +124,148 @@ func BenchmarkUserAgentGlob(b *testing.B) {
 	}
 }
 
-// BenchmarkMatchAddr1M: a million random IPv4 prefixes (/16 to /32) of one
-// profile, looked up with random addresses (about 84% hit).
-func BenchmarkMatchAddr1M(b *testing.B) {
+// heapInUse returns the live heap after a full collection.
+func heapInUse() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
+}
+
+// feedLabel returns a random label of n lower-case letters and digits
+// (digits rarer, never first), like the registrable labels of real feeds.
+func feedLabel(rng *rand.Rand, n int) string {
+	const letters = "abcdefghijklmnopqrstuvwxyz"
+	const alnum = letters + letters + "0123456789-"
+	b := make([]byte, n)
+	for i := range b {
+		switch {
+		case i == 0 || i == n-1:
+			b[i] = letters[rng.IntN(len(letters))]
+		default:
+			b[i] = alnum[rng.IntN(len(alnum))]
+		}
+	}
+	return string(b)
+}
+
+// genFeed returns n distinct names in the shape of a domain block list,
+// deterministically: registrable domains (a 3-16 letter label under a
+// weighted TLD, some under two-label public suffixes), a third of them with
+// one or two host labels in front, and 4000 names under a handful of long
+// shared suffixes (CDN and cloud-style names). About 70% are returned in
+// domains (suffix rules), the rest in names (exact).
+func genFeed(n int) (domains, names []string) {
+	rng := rand.New(rand.NewPCG(2026, 11))
+	tlds := []string{"com", "com", "com", "com", "com", "net", "net", "org", "ru", "ru", "de", "info", "xyz", "top",
+		"co.uk", "com.br", "cn", "io", "online", "site", "club", "co.jp", "com.au", "kz", "by", "ua", "fr", "it"}
+	shared := []string{"s3.dualstack.eu-central-1.amazonaws-example.com", "edge-cache.global.prod.example-cdn.net",
+		"blob.core.windows-example.net", "storage.googleapis-example.com", "users.dynamic-dns-provider.example.org"}
+	hosts := []string{"www", "cdn", "api", "mail", "static", "update", "dl", "m", "app", "img"}
+	seen := make(map[string]bool, n)
+	add := func(name string) {
+		if seen[name] {
+			return
+		}
+		seen[name] = true
+		if rng.IntN(10) < 7 {
+			domains = append(domains, name)
+		} else {
+			names = append(names, name)
+		}
+	}
+	for i := 0; len(seen) < 4000; i++ {
+		add(feedLabel(rng, 6+rng.IntN(12)) + "." + shared[i%len(shared)])
+	}
+	for len(seen) < n {
+		name := feedLabel(rng, 3+rng.IntN(14)) + "." + tlds[rng.IntN(len(tlds))]
+		switch r := rng.IntN(6); {
+		case r < 2:
+			name = hosts[rng.IntN(len(hosts))] + "." + name
+		case r == 2:
+			name = feedLabel(rng, 2+rng.IntN(10)) + "." + hosts[rng.IntN(len(hosts))] + "." + name
+		}
+		add(name)
+	}
+	return domains, names
+}
+
+// BenchmarkMatchNameFeed1M: a million-name feed (one profile, one rule
+// with about 700k domain suffixes and 300k exact names), looked up with
+// misses (names of the same shape that are not in the feed nor under one
+// of its domains) and hits (a host label in front of a feed domain, or a
+// feed name exactly). "miss" and "hit" cycle through 4096 distinct names,
+// as a network's traffic repeats its names (the table's lines in use stay
+// in cache); "miss-cold" and "hit-cold" through 65536, so that nearly
+// every look-up misses the caches. bytes/domain is the heap the compiled
+// Set adds per feed entry; feed-bytes/domain what the rule's strings take
+// themselves (a Rule loaded from YAML holds them, and the Set refers to
+// them).
+func BenchmarkMatchNameFeed1M(b *testing.B) {
+	const n = 1_000_000
+	base := heapInUse()
+	domains, names := genFeed(n)
+	feed := float64(heapInUse()-base) / n
+	p := &Profile{ID: "feed", File: "feed.yaml", Sources: map[string]Source{"S": {"t", "https://example.com/"}}}
+	r := &Rule{ID: "feed-1", Profile: p, Category: CategoryBrand, Severity: SeverityLow, Confidence: ConfidenceCommunity,
+		Sources: []string{"S"}, Match: Match{Domains: domains, Names: names}}
+	before := heapInUse()
+	start := time.Now()
+	s, err := Compile(ParsedFile{p, []*Rule{r}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	took := time.Since(start)
+	perDomain := float64(heapInUse()-before) / n
+	b.Logf("compiled %d names in %v: %.1f bytes/domain in the Set, %.1f in the feed's strings", n, took, perDomain, feed)
+
+	rng := rand.New(rand.NewPCG(7, 7))
+	var hits, misses []string
+	for len(hits) < 1<<16 {
+		if rng.IntN(2) == 0 {
+			hits = append(hits, "www."+domains[rng.IntN(len(domains))])
+		} else {
+			hits = append(hits, names[rng.IntN(len(names))])
+		}
+	}
+	for len(misses) < 1<<16 {
+		name := "www." + feedLabel(rng, 3+rng.IntN(14)) + ".com"
+		if len(s.MatchName(name, nil)) == 0 {
+			misses = append(misses, name)
+		}
+	}
+	for _, bm := range []struct {
+		label string
+		names []string
+		want  int
+	}{{"miss", misses[:4096], 0}, {"hit", hits[:4096], 1}, {"miss-cold", misses, 0}, {"hit-cold", hits, 1}} {
+		for _, name := range bm.names[:100] {
+			if got := len(s.MatchName(name, nil)); got != bm.want {
+				b.Fatalf("MatchName(%q): %d hits, want %d", name, got, bm.want)
+			}
+		}
+		b.Run(bm.label, func(b *testing.B) {
+			dst := make([]Hit, 0, 4)
+			mask := len(bm.names) - 1
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				dst = s.MatchName(bm.names[i&mask], dst[:0])
+				i++
+			}
+			b.ReportMetric(perDomain, "bytes/domain")
+			b.ReportMetric(feed, "feed-bytes/domain")
+		})
+	}
+	runtime.KeepAlive(s)
+}
+
+// BenchmarkMatchAddrFeed1M: a million random IPv4 prefixes (/16 to /32) of
+// one profile, looked up with random addresses (about 84% hit), and with
+// addresses that miss. bytes/prefix is the heap the compiled Set adds per
+// prefix.
+func BenchmarkMatchAddrFeed1M(b *testing.B) {
 	rng := rand.New(rand.NewPCG(9, 9))
 	p := &Profile{ID: "big", File: "big.yaml", Sources: map[string]Source{"S": {"t", "https://example.com/"}}}
 	seen := map[netip.Prefix]bool{}
@@ -138,24 +278,43 @@ func BenchmarkMatchAddr1M(b *testing.B) {
 			cidrs = append(cidrs, pfx)
 		}
 	}
+	seen = nil
 	r := &Rule{ID: "big-1", Profile: p, Category: CategoryNetwork, Severity: SeverityLow, Confidence: ConfidenceCommunity,
 		Sources: []string{"S"}, Match: Match{CIDRs: cidrs}}
+	before := heapInUse()
 	start := time.Now()
 	s, err := Compile(ParsedFile{p, []*Rule{r}})
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Logf("compiled 1M prefixes in %v", time.Since(start))
-	addrs := make([]netip.Addr, 4096)
-	for i := range addrs {
+	took := time.Since(start)
+	perPrefix := float64(heapInUse()-before) / float64(len(cidrs))
+	b.Logf("compiled 1M prefixes in %v: %.1f bytes/prefix", took, perPrefix)
+	var any, misses []netip.Addr
+	for len(any) < 4096 || len(misses) < 4096 {
 		v := rng.Uint32()
-		addrs[i] = netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
+		a := netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
+		if len(any) < 4096 {
+			any = append(any, a)
+		}
+		if len(misses) < 4096 && len(s.MatchAddr(a, nil)) == 0 {
+			misses = append(misses, a)
+		}
 	}
-	dst := make([]Hit, 0, 4)
-	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
-		dst = s.MatchAddr(addrs[i&4095], dst[:0])
-		i++
+	for _, bm := range []struct {
+		label string
+		addrs []netip.Addr
+	}{{"random", any}, {"miss", misses}} {
+		b.Run(bm.label, func(b *testing.B) {
+			dst := make([]Hit, 0, 4)
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				dst = s.MatchAddr(bm.addrs[i&4095], dst[:0])
+				i++
+			}
+			b.ReportMetric(perPrefix, "bytes/prefix")
+		})
 	}
+	runtime.KeepAlive(s)
 }

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"flag"
 	"fmt"
+	"maps"
 	"net/netip"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -352,4 +354,121 @@ func TestBuiltinGolden(t *testing.T) {
 	if !bytes.Equal(got, want) {
 		t.Errorf("built-in rules differ from %s (rerun with -update if intended):\ngot:\n%s\nwant:\n%s", golden, got, want)
 	}
+}
+
+// indicatorSheet is the sourced fact sheet the built-in profile was made
+// from; TestBuiltinOfficialHosts reads it when it is there.
+const indicatorSheet = "/work/shared/reference/kaspersky-indicators.md"
+
+// sheetCategories maps the sheet's sections to the category their hosts
+// must get.
+var sheetCategories = map[string]Category{
+	"1a": CategoryUpdate, "1b": CategoryKSNTelemetry, "1c": CategoryActivation, "1d": CategoryCertificate,
+	"1e": CategoryManagement, "1f": CategoryPortal, "2": CategoryBrand,
+}
+
+// sheetOverrides are hosts whose category differs from their section's, and why.
+var sheetOverrides = map[string]Category{
+	// §1c lists the Cloud Console's activation ports, but *.ksc.kaspersky.com
+	// serves the whole Cloud Console (§1e: agents, mobile devices,
+	// activation, tunnelling): the profile files it under management.
+	"x.ksc.kaspersky.com": CategoryManagement,
+}
+
+// officialSheetHosts returns, for every host in a row of the sheet whose
+// confidence is official, the category of its section. Ranges written
+// "`s00.upd.kaspersky.com` … `s19.upd.kaspersky.com`" are expanded; a '*'
+// stands for the label "x".
+func officialSheetHosts(t *testing.T, text string) map[string]Category {
+	hosts := map[string]Category{}
+	section := ""
+	for line := range strings.Lines(text) {
+		line = strings.TrimSpace(line)
+		switch {
+		case strings.HasPrefix(line, "### "):
+			section, _, _ = strings.Cut(strings.TrimPrefix(line, "### "), ".")
+			continue
+		case strings.HasPrefix(line, "## "):
+			section, _, _ = strings.Cut(strings.TrimPrefix(line, "## "), ".")
+			continue
+		case !strings.HasPrefix(line, "|"):
+			continue
+		}
+		cat, ok := sheetCategories[section]
+		if !ok {
+			continue
+		}
+		cells := strings.Split(strings.Trim(line, "|"), "|")
+		if conf := strings.TrimSpace(cells[len(cells)-1]); !strings.HasPrefix(conf, "official") {
+			continue
+		}
+		// The host cell: backquoted names, possibly a range "`a` … `b`".
+		var prev string
+		parts := strings.Split(cells[0], "`")
+		for i := 1; i < len(parts); i += 2 {
+			name := parts[i]
+			if !strings.Contains(name, ".") || strings.ContainsAny(name, " {}/") {
+				prev = ""
+				continue
+			}
+			name = strings.ReplaceAll(name, "*", "x")
+			if prev != "" && strings.Contains(parts[i-1], "…") {
+				for _, n := range expandRange(t, prev, name) {
+					hosts[n] = cat
+				}
+			}
+			hosts[name] = cat
+			prev = name
+		}
+	}
+	return hosts
+}
+
+// expandRange expands "s00.upd.kaspersky.com" … "s19.upd.kaspersky.com".
+func expandRange(t *testing.T, from, to string) []string {
+	split := func(s string) (string, string, string) {
+		label, rest, _ := strings.Cut(s, ".")
+		i := strings.IndexFunc(label, func(r rune) bool { return r >= '0' && r <= '9' })
+		if i < 0 {
+			return label, "", rest
+		}
+		return label[:i], label[i:], rest
+	}
+	p1, n1, r1 := split(from)
+	p2, n2, r2 := split(to)
+	lo, err1 := strconv.Atoi(n1)
+	hi, err2 := strconv.Atoi(n2)
+	if p1 != p2 || r1 != r2 || err1 != nil || err2 != nil || len(n1) != len(n2) || lo > hi {
+		t.Fatalf("cannot expand the range %s … %s", from, to)
+	}
+	var out []string
+	for i := lo; i <= hi; i++ {
+		out = append(out, fmt.Sprintf("%s%0*d.%s", p1, len(n1), i, r1))
+	}
+	return out
+}
+
+// TestBuiltinOfficialHosts: every host the indicator sheet marks official
+// matches the built-in profile, with the category of its section.
+func TestBuiltinOfficialHosts(t *testing.T) {
+	data, err := os.ReadFile(indicatorSheet)
+	if err != nil {
+		t.Skipf("indicator sheet not available (%v); nothing to compare", err)
+	}
+	hosts := officialSheetHosts(t, string(data))
+	if len(hosts) < 25 {
+		t.Fatalf("found only %d official hosts in %s: has its layout changed?", len(hosts), indicatorSheet)
+	}
+	s := builtin(t)
+	for _, h := range slices.Sorted(maps.Keys(hosts)) {
+		want := hosts[h]
+		if o, ok := sheetOverrides[h]; ok {
+			want = o
+		}
+		hits := s.MatchName(h, nil)
+		if len(hits) != 1 || hits[0].Rule.Category != want {
+			t.Errorf("official host %s: hits %q, want one %s hit", h, hitIDs(hits), want)
+		}
+	}
+	t.Logf("%d official hosts from %s", len(hosts), indicatorSheet)
 }

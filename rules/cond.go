@@ -141,8 +141,8 @@ type condNode struct {
 // User-Agent glob with most fixed characters), fields in the order name,
 // JA4, User-Agent, address, ASN, country, port.
 type condBlock struct {
-	exact     map[string]uint16
-	domains   map[string]uint16
+	exact     nameIndex // values: leaf ids
+	domains   nameIndex
 	patterns  []condPattern
 	cidrs     []condCIDR
 	ports     []condPort
@@ -199,18 +199,17 @@ func (p *parts) push(id uint16) {
 // contactView is a Contact with what the blocks need precomputed once.
 type contactView struct {
 	c          *Contact
-	name       string // without a trailing dot
-	a, b, cc   string // JA4 sections
+	name       *wireName // the name prepared for look-ups
+	a, b, cc   string    // JA4 sections
 	ja4OK      bool
 	addr       netip.Addr // unmapped
 	hasCountry bool
 }
 
-func newView(c *Contact) contactView {
-	v := contactView{c: c, name: c.Name, addr: c.Addr.Unmap().WithZone("")}
-	if n := len(v.name); n > 0 && v.name[n-1] == '.' {
-		v.name = v.name[:n-1]
-	}
+// newView prepares c for the blocks; w is c.Name prepared (or zero when
+// c.Name is empty).
+func newView(c *Contact, w *wireName) contactView {
+	v := contactView{c: c, name: w, addr: c.Addr.Unmap().WithZone("")}
 	v.a, v.b, v.cc, v.ja4OK = splitJA4(c.JA4)
 	v.hasCountry = c.Country != ""
 	return v
@@ -254,30 +253,27 @@ func (n *condNode) eval(v *contactView, p *parts) bool {
 }
 
 func (b *condBlock) match(v *contactView) (uint16, bool) {
-	if name := v.name; name != "" {
-		if id, ok := b.exact[name]; ok {
-			return id, true
+	if w := v.name; w.ok && w.n > 0 {
+		name := w.s
+		if int(w.back[w.n-1]) == len(name) {
+			if e := b.exact.find(w, w.n-1); e != nil {
+				return uint16(e.val), true
+			}
 		}
 		if len(b.patterns) > 0 {
 			if dot := strings.IndexByte(name, '.'); dot >= 0 {
 				label, rest := name[:dot], name[dot+1:]
 				for i := range b.patterns {
-					if e := &b.patterns[i]; e.rest == rest && e.pat.match(label) {
+					e := &b.patterns[i]
+					if (e.rest == rest || w.upper && equalLower(rest, e.rest)) && e.pat.match(label, w.upper) {
 						return e.id, true
 					}
 				}
 			}
 		}
-		if b.domains != nil {
-			for rest := name; ; {
-				if id, ok := b.domains[rest]; ok {
-					return id, true
-				}
-				i := strings.IndexByte(rest, '.')
-				if i < 0 {
-					break
-				}
-				rest = rest[i+1:]
+		for k := w.n - 1; k >= 0 && b.domains.len() > 0; k-- {
+			if e := b.domains.find(w, k); e != nil {
+				return uint16(e.val), true
 			}
 		}
 	}
@@ -490,10 +486,8 @@ func (cc *condCompiler) block(m *Match) *condBlock {
 		if prob := checkName(d); prob != "" {
 			cc.bad("name %q: %s", d, prob)
 		} else if once(KindName, d) {
-			if b.exact == nil {
-				b.exact = map[string]uint16{}
-			}
-			b.exact[d] = cc.leaf(leaf{kind: KindName, ind: d})
+			e, _ := b.exact.insert(d)
+			e.val = uint32(cc.leaf(leaf{kind: KindName, ind: d}))
 		}
 	}
 	for _, pat := range m.Patterns {
@@ -512,10 +506,8 @@ func (cc *condCompiler) block(m *Match) *condBlock {
 		if prob := checkName(d); prob != "" {
 			cc.bad("domain %q: %s", d, prob)
 		} else if once(KindDomain, d) {
-			if b.domains == nil {
-				b.domains = map[string]uint16{}
-			}
-			b.domains[d] = cc.leaf(leaf{kind: KindDomain, ind: d})
+			e, _ := b.domains.insert(d)
+			e.val = uint32(cc.leaf(leaf{kind: KindDomain, ind: d}))
 		}
 	}
 	for _, j := range m.JA4 {

@@ -141,7 +141,8 @@ func FuzzMatchName(f *testing.F) {
 	}
 	for _, n := range []string{"s01.upd.kaspersky.com", "ksn-url-geo.kaspersky-labs.com", "cm.k.kaspersky-labs.com",
 		"notkaspersky.com", "kaspersky.com.evil.net", "tfvanrafeseaavp.ru", "www.google.com", "", ".", "..",
-		"a..kaspersky.com", ".kaspersky.com", "kaspersky.com.", "downloads.kaspersky-labs.com", "ksn-.kaspersky-labs.com"} {
+		"a..kaspersky.com", ".kaspersky.com", "kaspersky.com.", "downloads.kaspersky-labs.com", "ksn-.kaspersky-labs.com",
+		"S01.UPD.KASPERSKY.COM", `a\000.kaspersky.com`, "a\xff.kaspersky.com", "xn--80akjebc7ajgd.xn--p1ai"} {
 		f.Add(n)
 	}
 	dst := make([]Hit, 0, 4)
@@ -150,7 +151,17 @@ func FuzzMatchName(f *testing.F) {
 		if len(hits) > len(s.Profiles()) {
 			t.Fatalf("%d hits for %d profiles", len(hits), len(s.Profiles()))
 		}
-		n := strings.TrimSuffix(name, ".")
+		// Names are compared ignoring ASCII case; a name with a byte
+		// that cannot be on the wire unescaped never matches.
+		n := strings.Map(func(r rune) rune {
+			if 'A' <= r && r <= 'Z' {
+				return r + 'a' - 'A'
+			}
+			return r
+		}, strings.TrimSuffix(name, "."))
+		if len(hits) > 0 && strings.ContainsFunc(name, func(r rune) bool { return r <= ' ' || r >= 0x7f || r == '\\' }) {
+			t.Fatalf("MatchName(%q) = %v: a name with escaped or non-ASCII bytes must not match", name, hitIDs(hits))
+		}
 		for _, h := range hits {
 			ok := false
 			switch h.Kind {

@@ -729,22 +729,22 @@ func (p *parser) indicators(m map[string]*yaml.Node, r *Rule, ctx string, seen m
 			s := it.Value
 			switch key {
 			case "domains":
-				if prob := checkName(s); prob != "" {
+				if canon, prob := canonName(s); prob != "" {
 					p.errf(it, ctx, "domain %q: %s", s, prob)
-				} else if remember(KindDomain, s, it) {
-					out.Domains = append(out.Domains, s)
+				} else if remember(KindDomain, canon, it) {
+					out.Domains = append(out.Domains, canon)
 				}
 			case "names":
-				if prob := checkName(s); prob != "" {
+				if canon, prob := canonName(s); prob != "" {
 					p.errf(it, ctx, "name %q: %s", s, prob)
-				} else if remember(KindName, s, it) {
-					out.Names = append(out.Names, s)
+				} else if remember(KindName, canon, it) {
+					out.Names = append(out.Names, canon)
 				}
 			case "patterns":
-				if prob := checkPattern(s); prob != "" {
+				if canon, prob := canonPattern(s); prob != "" {
 					p.errf(it, ctx, "pattern %q: %s", s, prob)
-				} else if remember(KindPattern, s, it) {
-					out.Patterns = append(out.Patterns, s)
+				} else if remember(KindPattern, canon, it) {
+					out.Patterns = append(out.Patterns, canon)
 				}
 			case "cidrs":
 				if pfx, prob := parseCIDR(s); prob != "" {
@@ -788,45 +788,6 @@ func (p *parser) indicators(m map[string]*yaml.Node, r *Rule, ctx string, seen m
 	return p.count() == before
 }
 
-// checkName validates a domain or exact name and returns the problem, or "".
-func checkName(s string) string {
-	switch {
-	case s == "":
-		return "must not be empty"
-	case strings.IndexByte(s, '*') >= 0:
-		return "must not contain '*' (use patterns for wildcards)"
-	case s[0] == '.':
-		return "must not start with a dot"
-	case s[len(s)-1] == '.':
-		return "must not end with a dot"
-	case hasUpper(s):
-		return "must be lower-case"
-	case len(s) > 253:
-		return "must be at most 253 characters"
-	}
-	labels := 0
-	last := ""
-	for rest := s; ; {
-		label, tail, more := strings.Cut(rest, ".")
-		if prob := checkLabel(label); prob != "" {
-			return prob
-		}
-		labels++
-		last = label
-		if !more {
-			break
-		}
-		rest = tail
-	}
-	if labels < 2 {
-		return "must have at least two labels"
-	}
-	if strings.Trim(last, "0123456789") == "" {
-		return "looks like an address; use cidrs"
-	}
-	return ""
-}
-
 func hasUpper(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if s[i] >= 'A' && s[i] <= 'Z' {
@@ -855,47 +816,57 @@ func checkLabel(l string) string {
 	return ""
 }
 
-// checkPattern validates a name pattern: exactly one '*', in the leftmost
-// label, followed by a fixed name of at least two labels.
+// checkPattern validates a canonical name pattern: exactly one '*', in the
+// leftmost label, followed by a fixed name of at least two labels.
 func checkPattern(s string) string {
+	_, prob := normPattern(s, false)
+	return prob
+}
+
+// canonPattern validates a pattern as written in a rules file and returns
+// its canonical form (U-labels of the fixed part converted to A-labels).
+func canonPattern(s string) (string, string) { return normPattern(s, true) }
+
+func normPattern(s string, unicodeOK bool) (string, string) {
 	switch n := strings.Count(s, "*"); {
 	case s == "":
-		return "must not be empty"
+		return s, "must not be empty"
 	case n == 0:
-		return "must contain one '*' (use names for exact names)"
+		return s, "must contain one '*' (use names for exact names)"
 	case n > 1:
-		return "must contain exactly one '*'"
+		return s, "must contain exactly one '*'"
 	case s[0] == '.':
-		return "must not start with a dot"
+		return s, "must not start with a dot"
 	case s[len(s)-1] == '.':
-		return "must not end with a dot"
+		return s, "must not end with a dot"
 	case hasUpper(s):
-		return "must be lower-case"
+		return s, "must be lower-case"
 	}
 	dot := strings.IndexByte(s, '.')
 	star := strings.IndexByte(s, '*')
 	if dot < 0 {
-		return "must have a fixed name after the '*' label, as in \"ksn-*.example.com\""
+		return s, "must have a fixed name after the '*' label, as in \"ksn-*.example.com\""
 	}
 	if star > dot {
-		return "'*' is allowed only in the leftmost label"
+		return s, "'*' is allowed only in the leftmost label"
 	}
 	label, rest := s[:dot], s[dot+1:]
 	if len(label) > 63 {
-		return fmt.Sprintf("label %q is longer than 63 characters", label)
+		return s, fmt.Sprintf("label %q is longer than 63 characters", label)
 	}
 	for _, c := range label {
 		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '*') {
-			return fmt.Sprintf("invalid character %q in label %q", c, label)
+			return s, fmt.Sprintf("invalid character %q in label %q", c, label)
 		}
 	}
 	if label[0] == '-' || label[len(label)-1] == '-' {
-		return fmt.Sprintf("label %q must not start or end with '-'", label)
+		return s, fmt.Sprintf("label %q must not start or end with '-'", label)
 	}
-	if prob := checkName(rest); prob != "" {
-		return fmt.Sprintf("fixed part %q: %s", rest, prob)
+	canon, prob := normName(rest, unicodeOK)
+	if prob != "" {
+		return s, fmt.Sprintf("fixed part %q: %s", rest, prob)
 	}
-	return ""
+	return label + "." + canon, ""
 }
 
 // parseCIDR parses a prefix written in canonical form with no host bits.

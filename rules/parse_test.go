@@ -127,8 +127,11 @@ testdata/invalid-missing.yaml:7:12: rule "missing": match must list at least one
 testdata/invalid-missing.yaml:8:5: rule #2: missing required key "id" in rule`,
 	"invalid-names.yaml": `
 testdata/invalid-names.yaml:17:40: rule "names": name "cm.k.kaspersky-labs.com ": invalid character ' ' in label "com "
-testdata/invalid-names.yaml:17:68: rule "names": name "münchen.de": invalid character 'ü' in label "münchen"
-testdata/invalid-names.yaml:17:82: rule "names": name "": must not be empty`,
+testdata/invalid-names.yaml:17:82: rule "names": name "": must not be empty
+testdata/invalid-names.yaml:18:17: rule "names": domain "МЮНХЕН.рф": not a valid internationalised name (IDNA2008): disallowed rune U+041C; did you mean "мюнхен.рф"?
+testdata/invalid-names.yaml:18:30: rule "names": domain "xn--zz.de": not a valid A-label: invalid label "zz"
+testdata/invalid-names.yaml:18:57: rule "names": domain "xn--mnchen-3ya.de" is listed twice in this profile (first at line 18)
+testdata/invalid-names.yaml:18:78: rule "names": domain "bad_label.рф": not a valid internationalised name (IDNA2008): disallowed rune U+005F`,
 	"invalid-not-mapping.yaml": `
 testdata/invalid-not-mapping.yaml:1:1: the file must be a mapping, got a list`,
 	"invalid-patterns.yaml": `

@@ -230,7 +230,7 @@ func (p PortRange) String() string {
 // Contact is what the sensor knows of one contact at the moment it
 // matches. Empty fields are unknown and match nothing.
 type Contact struct {
-	Name      string     // normalised name (DNS question, SNI, Host): lower case, no trailing dot; "" when none
+	Name      string     // DNS question, SNI or Host as the sensor writes it; ASCII case and one trailing dot are ignored; "" when none
 	Addr      netip.Addr // destination address; invalid when none
 	Port      uint16     // destination port; 0 when none
 	Proto     uint8      // ProtoTCP or ProtoUDP; 0 when none

@@ -24,7 +24,13 @@ type Set struct {
 	rules    []*Rule
 
 	// Indexes of plain rules (a block of indicators, any one matching).
-	names     map[string]*nameNode // key: a domain, exact name, or the fixed part of a pattern
+	// names maps a domain, an exact name, or the fixed part of a pattern to
+	// a nameRef: most names carry one indicator of one rule (a direct
+	// reference to a hit template in nameRefs, the indicator being the key
+	// itself); the others a node in nameNodes.
+	names     nameIndex
+	nameRefs  []Hit      // hit templates, one per rule and kind; Indicator unset
+	nameNodes []nameNode // names with several indicators, or patterns
 	addr4     addrTable
 	addr6     addrTable
 	tcp       []portEntry // narrowest range first
@@ -50,6 +56,13 @@ type uaEntry struct {
 	hit Hit
 }
 
+// nodeBit marks a nameEntry value that indexes Set.nameNodes; without it
+// the value indexes Set.nameRefs.
+const nodeBit = 1 << 31
+
+// noRef is the value of a name just inserted, before it gets one.
+const noRef = ^uint32(0)
+
 // nameNode holds every indicator keyed by one name.
 type nameNode struct {
 	exact    []Hit      // rules with this exact name
@@ -64,9 +77,16 @@ type patEntry struct {
 	hit      Hit
 }
 
-func (e *patEntry) match(label string) bool {
-	return len(label) > 0 && len(label) >= len(e.pre)+len(e.suf) &&
-		strings.HasPrefix(label, e.pre) && strings.HasSuffix(label, e.suf)
+// match reports whether the leftmost label of a name matches; with fold,
+// ignoring ASCII case (pre and suf are lower case).
+func (e *patEntry) match(label string, fold bool) bool {
+	if len(label) == 0 || len(label) < len(e.pre)+len(e.suf) {
+		return false
+	}
+	if fold {
+		return equalLower(label[:len(e.pre)], e.pre) && equalLower(label[len(label)-len(e.suf):], e.suf)
+	}
+	return strings.HasPrefix(label, e.pre) && strings.HasSuffix(label, e.suf)
 }
 
 // addrTable is the prefix index of one address family: a bart table
@@ -191,7 +211,7 @@ type portEntry struct {
 // rules built by hand are checked again here, without positions.
 func Compile(files ...ParsedFile) (*Set, error) {
 	var errs errList
-	s := &Set{names: map[string]*nameNode{}, asns: map[uint32][]Hit{}, ja4: map[string][]Hit{}}
+	s := &Set{asns: map[uint32][]Hit{}, ja4: map[string][]Hit{}}
 	profiles := map[string]*Profile{}
 	type firstDef struct {
 		file      string
@@ -284,13 +304,69 @@ func where(file string, line, col int) string {
 	return file
 }
 
-func (s *Set) node(key string) *nameNode {
-	n := s.names[key]
-	if n == nil {
-		n = &nameNode{}
-		s.names[key] = n
+// addName indexes a domain or exact name (kind) of a rule, given its hit.
+// ref holds the rule's template for the kind in nameRefs (-1: none yet).
+// It reports false if the profile lists the value twice.
+func (s *Set) addName(h Hit, ref *int) bool {
+	e, added := s.names.insert(h.Indicator)
+	if added {
+		if *ref < 0 {
+			t := h
+			t.Indicator = ""
+			s.nameRefs = append(s.nameRefs, t)
+			*ref = len(s.nameRefs) - 1
+		}
+		e.val = uint32(*ref)
+		return true
 	}
-	return n
+	n := s.promote(e)
+	list := &n.domain
+	if h.Kind == KindName {
+		list = &n.exact
+	}
+	for _, o := range *list {
+		if o.Rule.Profile == h.Rule.Profile {
+			return false
+		}
+	}
+	*list = append(*list, h)
+	return true
+}
+
+// addPattern indexes a pattern under its fixed part (rest). It reports
+// false if the profile lists the pattern twice.
+func (s *Set) addPattern(rest string, pe patEntry) bool {
+	e, _ := s.names.insert(rest)
+	n := s.promote(e)
+	for _, o := range n.patterns {
+		if o.hit.Indicator == pe.hit.Indicator && o.hit.Rule.Profile == pe.hit.Rule.Profile {
+			return false
+		}
+	}
+	n.patterns = append(n.patterns, pe)
+	return true
+}
+
+// promote turns a name's direct reference into a node (or makes a node for
+// a name just added) and returns the node. The pointer is valid until the
+// next promote.
+func (s *Set) promote(e *nameSlot) *nameNode {
+	if e.val != noRef && e.val&nodeBit != 0 {
+		return &s.nameNodes[e.val&^nodeBit]
+	}
+	var n nameNode
+	if e.val != noRef {
+		h := s.nameRefs[e.val]
+		h.Indicator = e.key
+		if h.Kind == KindName {
+			n.exact = []Hit{h}
+		} else {
+			n.domain = []Hit{h}
+		}
+	}
+	s.nameNodes = append(s.nameNodes, n)
+	e.val = nodeBit | uint32(len(s.nameNodes)-1)
+	return &s.nameNodes[len(s.nameNodes)-1]
 }
 
 // addRule indexes the indicators of a plain rule, re-validating them
@@ -306,30 +382,36 @@ func (s *Set) addRule(r *Rule, info *ruleInfo, seen map[string]bool, bad func(st
 		return true
 	}
 	hit := func(kind, v string) Hit { return Hit{Rule: r, Kind: kind, Indicator: v, info: info} }
-	for _, d := range r.Match.Domains {
-		if prob := checkName(d); prob != "" {
-			bad("domain %q: %s", d, prob)
-		} else if once(KindDomain, d) {
-			n := s.node(d)
-			n.domain = append(n.domain, hit(KindDomain, d))
-		}
-	}
-	for _, d := range r.Match.Names {
-		if prob := checkName(d); prob != "" {
-			bad("name %q: %s", d, prob)
-		} else if once(KindName, d) {
-			n := s.node(d)
-			n.exact = append(n.exact, hit(KindName, d))
+	// Names are checked for duplicates by the name index itself: a
+	// million-name feed needs no second map.
+	refDomain, refName := -1, -1
+	for _, list := range []struct {
+		kind string
+		vals []string
+		ref  *int
+	}{{KindDomain, r.Match.Domains, &refDomain}, {KindName, r.Match.Names, &refName}} {
+		for _, d := range list.vals {
+			switch {
+			case checkName(d) != "":
+				bad("%s %q: %s", list.kind, d, checkName(d))
+			case !s.addName(hit(list.kind, d), list.ref):
+				bad("%s %q is listed twice in this profile", list.kind, d)
+			default:
+				s.kinds |= kindBit(list.kind)
+			}
 		}
 	}
 	for _, pat := range r.Match.Patterns {
 		if prob := checkPattern(pat); prob != "" {
 			bad("pattern %q: %s", pat, prob)
-		} else if once(KindPattern, pat) {
-			label, rest, _ := strings.Cut(pat, ".")
-			pre, suf, _ := strings.Cut(label, "*")
-			n := s.node(rest)
-			n.patterns = append(n.patterns, patEntry{pre, suf, hit(KindPattern, pat)})
+			continue
+		}
+		label, rest, _ := strings.Cut(pat, ".")
+		pre, suf, _ := strings.Cut(label, "*")
+		if !s.addPattern(rest, patEntry{pre, suf, hit(KindPattern, pat)}) {
+			bad("%s %q is listed twice in this profile", KindPattern, pat)
+		} else {
+			s.kinds |= kindBit(KindPattern)
 		}
 	}
 	for _, pfx := range r.Match.CIDRs {
@@ -399,11 +481,12 @@ func (s *Set) addRule(r *Rule, info *ruleInfo, seen map[string]bool, bad func(st
 // finish orders the indexes so that the first hit found for a profile is
 // the most specific one.
 func (s *Set) finish() {
-	for _, n := range s.names {
-		slices.SortStableFunc(n.patterns, func(a, b patEntry) int {
+	for i := range s.nameNodes {
+		slices.SortStableFunc(s.nameNodes[i].patterns, func(a, b patEntry) int {
 			return cmp.Compare(len(b.pre)+len(b.suf), len(a.pre)+len(a.suf))
 		})
 	}
+	s.names.freeze()
 	s.addr4.build()
 	s.addr6.build()
 	for _, l := range [][]portEntry{s.tcp, s.udp} {
@@ -449,62 +532,120 @@ func addOnce(dst []Hit, start int, h Hit) []Hit {
 // HTTP host: the most specific one, where an exact name beats a pattern,
 // which beats the longest matching domain suffix. Suffixes match only on
 // label boundaries: domain "kaspersky.com" matches "kaspersky.com" and
-// "a.kaspersky.com", never "notkaspersky.com". name must already be
-// lower-case; one trailing dot is ignored. Hits come in profile order.
-// It does O(labels) map look-ups on substrings of name and no allocation.
+// "a.kaspersky.com", never "notkaspersky.com". ASCII case is ignored and
+// one trailing dot is removed. A name is never decoded: an internationalised
+// rule matches the A-label ("xn--…"), and a name holding a control byte, a
+// space, a byte of 0x7f or above or a backslash (the sensor's \DDD escapes)
+// matches nothing. Hits come in profile order. It hashes the name once and
+// does one table look-up per label, without allocating.
 func (s *Set) MatchName(name string, dst []Hit) []Hit {
-	if n := len(name); n > 0 && name[n-1] == '.' {
-		name = name[:n-1]
-	}
-	if name == "" || len(s.names) == 0 {
+	if s.names.len() == 0 {
 		return dst
 	}
-	start := len(dst)
-	n0 := s.names[name]
-	if n0 != nil {
-		for _, h := range n0.exact {
-			dst = addOnce(dst, start, h)
+	var buf wireBuf
+	w := buf.wire()
+	if !w.prepare(name) {
+		return s.matchLongName(name, dst)
+	}
+	return s.matchName(&w, dst)
+}
+
+// matchLongName is MatchName for a name of more than shortLabels labels.
+func (s *Set) matchLongName(name string, dst []Hit) []Hit {
+	var long wireBufLong
+	w := long.wire()
+	w.prepare(name)
+	return s.matchName(&w, dst)
+}
+
+func (s *Set) matchName(w *wireName, dst []Hit) []Hit {
+	if !w.ok || w.n == 0 || s.names.len() == 0 {
+		return dst
+	}
+	// The filter first, for every suffix at once: its look-ups do not
+	// depend on each other, so their cache misses overlap, and a name no
+	// rule can hold, the common case, ends here.
+	var maybe uint64 // bit k: suffix k may be a key (k < 64; beyond, always)
+	for k := range min(w.n, 64) {
+		if s.names.mayHave(w.h[k]) {
+			maybe |= 1 << k
 		}
 	}
-	dot := strings.IndexByte(name, '.')
-	var n1 *nameNode
-	if dot >= 0 {
-		n1 = s.names[name[dot+1:]]
-		if n1 != nil && len(n1.patterns) > 0 {
-			label := name[:dot]
-			for i := range n1.patterns {
-				if e := &n1.patterns[i]; e.match(label) {
-					dst = addOnce(dst, start, e.hit)
-				}
+	if maybe == 0 && w.n <= 64 {
+		return dst
+	}
+	find := func(k int) *nameSlot {
+		if k < 64 && maybe&(1<<k) == 0 {
+			return nil
+		}
+		return s.names.find(w, k)
+	}
+	start := len(dst)
+	// The name itself and its parent, when short enough to be keys.
+	full, parent := -1, -1
+	next := w.n - 1 // the longest suffix not looked at yet
+	if int(w.back[next]) == len(w.s) {
+		full = next
+		next--
+	}
+	dot := strings.IndexByte(w.s, '.')
+	if dot >= 0 && next >= 0 && int(w.back[next]) == len(w.s)-dot-1 {
+		parent = next
+		next--
+	}
+	var e0, e1 *nameSlot
+	if full >= 0 {
+		e0 = find(full)
+	}
+	if parent >= 0 {
+		e1 = find(parent)
+	}
+	if e0 != nil {
+		dst = s.nameHits(e0, KindName, dst, start)
+	}
+	if e1 != nil && e1.val&nodeBit != 0 {
+		label := w.s[:dot]
+		pats := s.nameNodes[e1.val&^nodeBit].patterns
+		for i := range pats {
+			if e := &pats[i]; e.match(label, w.upper) {
+				dst = addOnce(dst, start, e.hit)
 			}
 		}
 	}
 	// Domain suffixes, longest first.
-	if n0 != nil {
-		for _, h := range n0.domain {
-			dst = addOnce(dst, start, h)
-		}
+	if e0 != nil {
+		dst = s.nameHits(e0, KindDomain, dst, start)
 	}
-	if dot >= 0 {
-		if n1 != nil {
-			for _, h := range n1.domain {
-				dst = addOnce(dst, start, h)
-			}
-		}
-		for rest := name[dot+1:]; ; {
-			i := strings.IndexByte(rest, '.')
-			if i < 0 {
-				break
-			}
-			rest = rest[i+1:]
-			if n := s.names[rest]; n != nil {
-				for _, h := range n.domain {
-					dst = addOnce(dst, start, h)
-				}
-			}
+	if e1 != nil {
+		dst = s.nameHits(e1, KindDomain, dst, start)
+	}
+	for k := next; k >= 0; k-- {
+		if e := find(k); e != nil {
+			dst = s.nameHits(e, KindDomain, dst, start)
 		}
 	}
 	s.sortHits(dst[start:])
+	return dst
+}
+
+// nameHits offers the hits of kind (KindName or KindDomain) of a name.
+func (s *Set) nameHits(e *nameSlot, kind string, dst []Hit, start int) []Hit {
+	if e.val&nodeBit == 0 {
+		if t := &s.nameRefs[e.val]; t.Kind == kind {
+			h := *t
+			h.Indicator = e.key
+			dst = addOnce(dst, start, h)
+		}
+		return dst
+	}
+	n := &s.nameNodes[e.val&^nodeBit]
+	list := n.domain
+	if kind == KindName {
+		list = n.exact
+	}
+	for _, h := range list {
+		dst = addOnce(dst, start, h)
+	}
 	return dst
 }
 
@@ -600,15 +741,33 @@ func (s *Set) matchUA(ua string, dst []Hit) []Hit {
 // Its hit has Kind KindAll or KindAny; Reason explains every part.
 //
 // Empty fields of c match nothing; a Port matches only with its Proto.
-// Name follows the contract of MatchName (lower case; one trailing dot is
-// ignored); Country is upper case, as the indicators are.
+// Name is matched as MatchName does (ASCII case ignored, one trailing dot
+// removed, never decoded); Country is upper case, as the indicators are.
 func (s *Set) Match(c *Contact, dst []Hit) []Hit {
 	if c == nil {
 		return dst
 	}
+	var buf wireBuf
+	w := buf.wire()
+	if c.Name != "" && !w.prepare(c.Name) {
+		return s.matchLongContact(c, dst)
+	}
+	return s.match(c, &w, dst)
+}
+
+// matchLongContact is Match for a name of more than shortLabels labels.
+func (s *Set) matchLongContact(c *Contact, dst []Hit) []Hit {
+	var long wireBufLong
+	w := long.wire()
+	w.prepare(c.Name)
+	return s.match(c, &w, dst)
+}
+
+// match is Match with c.Name prepared as w.
+func (s *Set) match(c *Contact, w *wireName, dst []Hit) []Hit {
 	start := len(dst)
 	if c.Name != "" {
-		dst = s.MatchName(c.Name, dst)
+		dst = s.matchName(w, dst)
 	}
 	if c.JA4 != "" && s.kinds&kindBit(KindJA4) != 0 {
 		dst = s.matchJA4(c.JA4, dst)
@@ -645,7 +804,7 @@ func (s *Set) Match(c *Contact, dst []Hit) []Hit {
 	}
 	dst = dst[:n]
 	if len(s.combined) > 0 {
-		v := newView(c)
+		v := newView(c, w)
 		known := fields(c)
 	rules:
 		for _, ri := range s.combined {

@@ -12,7 +12,9 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -70,6 +72,10 @@ type args struct {
 	disabledProfiles []string
 	geoNote          string // for the summary: the databases in use and their build dates
 	storage          storageArgs
+	web              webArgs
+	live             liveArgs
+	cpuProfile       string
+	memProfile       string
 	report           reportArgs
 	geoASN           string
 	summaryHosts     int
@@ -93,7 +99,8 @@ func run(argv []string, stdout, stderr io.Writer) int {
 	app.Flag("log.level", "Log level: debug, info, warn, error.").Default("info").EnumVar(&a.logLevel, "debug", "info", "warn", "error")
 
 	addCommon := func(c *kingpin.CmdClause) {
-		c.Flag("read", "Capture file to read (pcap or pcapng); repeatable, read in order.").Short('r').Required().ExistingFilesVar(&a.files)
+		c.Flag("read", "Capture file to read (pcap or pcapng); repeatable, read in order. Excludes -i.").Short('r').ExistingFilesVar(&a.files)
+		addLiveFlags(c, &a.live)
 		c.Flag("workers", "Worker goroutines; packets are sharded by a symmetric flow hash.").Default("1").IntVar(&a.workers)
 		c.Flag("rules", "Rules file (YAML profile); repeatable. Built-in profiles stay on unless --rules.no-builtin.").StringsVar(&a.ruleFiles)
 		c.Flag("rules.no-builtin", "Do not load the built-in profiles.").BoolVar(&a.noBuiltin)
@@ -111,12 +118,15 @@ func run(argv []string, stdout, stderr io.Writer) int {
 	runCmd.Flag("output", "Alert output: ecs:PATH or ecs:- (stdout); repeatable. Default ecs:-.").StringsVar(&a.outputs)
 	runCmd.Flag("alert.dedup-window", "One alert per host × rule per window of packet time.").Default("24h").DurationVar(&a.dedupWindow)
 	addStorageFlags(runCmd, &a.storage, true)
+	addWebFlags(runCmd, &a.web)
+	runCmd.Flag("debug.cpuprofile", "Write a CPU profile of the run to this file.").Hidden().StringVar(&a.cpuProfile)
+	runCmd.Flag("debug.memprofile", "Write a heap profile at the end of the run to this file.").Hidden().StringVar(&a.memProfile)
 	runCmd.Flag("summary.hosts", "Hosts listed in the summary on stderr.").Default("20").IntVar(&a.summaryHosts)
 
 	inspectCmd := app.Command("inspect", "Print every observation (DNS message, ClientHello, HTTP request) as one ECS JSON line.")
 	addCommon(inspectCmd)
 
-	rulesCmd := app.Command("rules", "Rules: check, list, test.")
+	rulesCmd := app.Command("rules", "Rules: check, list, test, export, import.")
 	rulesCheck := rulesCmd.Command("check", "Check rules files (and the built-in profiles).")
 	rulesCheck.Arg("file", "Rules files.").StringsVar(&a.ruleFiles)
 	rulesList := rulesCmd.Command("list", "List the rules in force.")
@@ -127,6 +137,24 @@ func run(argv []string, stdout, stderr io.Writer) int {
 	rulesTest.Flag("rules.no-builtin", "Do not load the built-in profiles.").BoolVar(&a.noBuiltin)
 	rulesTest.Flag("json", "Print JSON.").BoolVar(&a.testJSON)
 	rulesTest.Arg("input", "Names or addresses.").Required().StringsVar(&a.testInputs)
+	var rio rulesIOArgs
+	rulesExport := rulesCmd.Command("export", "Write the rules of the built-in profiles and the given files for another tool (stdout).")
+	rulesExport.Flag("format", "zeek-intel, suricata, hosts or rpz.").Required().EnumVar(&rio.format, rules.ExportFormats()...)
+	rulesExport.Flag("profile", "Export only this profile (id); repeatable. Default: every profile loaded.").StringsVar(&rio.profiles)
+	rulesExport.Flag("serial", "SOA serial of an rpz zone. Default: the current Unix time.").Uint32Var(&rio.serial)
+	rulesExport.Arg("file", "Rules files, loaded after the built-in profiles.").StringsVar(&rio.files)
+	rulesImport := rulesCmd.Command("import", "Turn a feed of names and addresses into a profile (YAML on stdout).")
+	rulesImport.Flag("format", "zeek-intel, hosts, stix, v2fly or plain.").Required().EnumVar(&rio.format, rules.ImportFormats()...)
+	rulesImport.Flag("id", "Profile and rule id, [a-z0-9-]+.").Required().StringVar(&rio.id)
+	rulesImport.Flag("name", "Profile and rule name.").Required().StringVar(&rio.name)
+	rulesImport.Flag("category", "Category of the rule (update, ksn-telemetry, activation, certificate, management, portal, brand, network, fallback-dns, country).").Required().StringVar(&rio.category)
+	rulesImport.Flag("severity", "info, low, medium, high or critical.").Required().StringVar(&rio.severity)
+	rulesImport.Flag("confidence", "official, community or unverified.").Required().StringVar(&rio.confidence)
+	rulesImport.Flag("source-url", "Where the feed comes from (http or https URL).").Required().StringVar(&rio.sourceURL)
+	rulesImport.Flag("source-title", "Title of the source. Default: \"FORMAT feed FILE\".").StringVar(&rio.title)
+	rulesImport.Flag("date", "Version and last_reviewed date of the profile, YYYY-MM-DD. Default: today.").StringVar(&rio.date)
+	rulesImport.Flag("exact", "Import names the feed does not mark (zeek-intel, hosts, stix, plain) as exact names, not domain suffixes.").BoolVar(&rio.exact)
+	rulesImport.Arg("file", "Feed file; - for standard input.").Default("-").StringVar(&rio.input)
 
 	reportC := app.Command("report", "Print the removal-compliance report from the inventory store.")
 	addStorageFlags(reportC, &a.storage, false)
@@ -153,6 +181,10 @@ func run(argv []string, stdout, stderr io.Writer) int {
 		err = rulesListCmd(&a, stdout)
 	case rulesTest.FullCommand():
 		err = rulesTestCmd(&a, stdout)
+	case rulesExport.FullCommand():
+		err = rulesExportCmd(&rio, stdout)
+	case rulesImport.FullCommand():
+		err = rulesImportCmd(&rio, stdout, stderr)
 	case reportC.FullCommand():
 		err = reportCmd(&a, stdout)
 	case runCmd.FullCommand():
@@ -243,6 +275,26 @@ func openOutputs(a *args, stdout io.Writer) (*alert.Writer, func() error, error)
 }
 
 func runSensor(a *args, inspect bool, stdout, stderr io.Writer, log *slog.Logger) error {
+	if a.cpuProfile != "" {
+		f, err := os.Create(a.cpuProfile)
+		if err != nil {
+			return usageError{err}
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	if a.memProfile != "" {
+		defer func() {
+			if f, err := os.Create(a.memProfile); err == nil {
+				runtime.GC()
+				pprof.WriteHeapProfile(f)
+				f.Close()
+			}
+		}()
+	}
 	st, inv, err := sense(a, inspect, stdout, log)
 	if st != nil && !inspect {
 		printSummary(stderr, a, st, inv)
@@ -290,6 +342,12 @@ func sense(a *args, inspect bool, stdout io.Writer, log *slog.Logger) (*pipeline
 		log.Log(context.Background(), lvl, msg, "path", d.Path, "built", d.BuildTime.Format(time.DateOnly),
 			"age_days", int(time.Since(d.BuildTime).Hours()/24))
 	}
+	// Live capture: sockets opened (and privileges dropped) before any file.
+	live, err := openLive(a, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer live.close()
 	// Open every file first: a bad file is a usage error before any output.
 	var sources []capture.Source
 	defer func() {
@@ -358,6 +416,16 @@ func sense(a *args, inspect bool, stdout io.Writer, log *slog.Logger) (*pipeline
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// The HTTP surface (sensor/web.go): metrics, health, hosts, report.
+	reloads := newReloader(a, &ruleSet, geoDB, log)
+	httpSrv, err := startWeb(ctx, a, &cfg, geoDB, reloads)
+	if err != nil {
+		if stopStore != nil {
+			stopStore()
+		}
+		return nil, nil, err
+	}
+	defer httpSrv.stop()
 	// SIGHUP reloads the rules and the GeoIP databases; on error the old
 	// ones stay in force. A replaced database file is also picked up on
 	// its own.
@@ -370,15 +438,7 @@ func sense(a *args, inspect bool, stdout io.Writer, log *slog.Logger) (*pipeline
 			case <-ctx.Done():
 				return
 			case <-hup:
-				if set, err := loadRules(a); err != nil {
-					log.Error("rules reload failed; the old rules stay in force", "err", err)
-				} else {
-					ruleSet.Store(set)
-					log.Info("rules reloaded", "rules", len(set.Rules()))
-				}
-				if err := geoDB.Reload(); err != nil {
-					log.Error("GeoIP reload failed; the old databases stay in force", "err", err)
-				}
+				reloads.reload() // also POST /-/reload; logs what failed
 			}
 		}
 	}()
@@ -392,7 +452,7 @@ func sense(a *args, inspect bool, stdout io.Writer, log *slog.Logger) (*pipeline
 		}
 		go geoDB.Watch(ctx, 30*time.Second)
 	}
-	stats, runErr := pipeline.Run(ctx, sources, cfg)
+	stats, runErr := live.run(ctx, sources, cfg, w.Flush)
 	if stopStore != nil {
 		fs, err := stopStore()
 		stats.Store = fmt.Sprintf("%s: %d rows in %d writes, %d failed", a.storage.where(), fs.Rows, fs.Flushes, fs.Failures)

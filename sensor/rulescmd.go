@@ -5,13 +5,111 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
+
+	"golang.org/x/net/idna"
 
 	"github.com/phonehome-sensor/phonehome/rules"
 	"github.com/phonehome-sensor/phonehome/sensor/internal/extract"
 )
+
+// rulesIOArgs holds the flags of `rules export` and `rules import`
+// (defined in main.go with the other rules subcommands).
+type rulesIOArgs struct {
+	format     string
+	profiles   []string // export: profile ids
+	files      []string // export: rules files loaded after the built-in profiles
+	serial     uint32   // export: RPZ SOA serial
+	input      string   // import: feed file, "-" for stdin
+	id, name   string
+	category   string
+	severity   string
+	confidence string
+	sourceURL  string
+	title      string
+	exact      bool
+	date       string // import: the profile's version and last_reviewed date, YYYY-MM-DD; "" today
+}
+
+// rulesExportCmd writes the plain rules of the built-in profiles and the
+// given files in another tool's format.
+func rulesExportCmd(a *rulesIOArgs, stdout io.Writer) error {
+	set, err := rules.Load(a.files, true)
+	if err != nil {
+		return usageError{err}
+	}
+	serial := a.serial
+	if serial == 0 && a.format == rules.FormatRPZ {
+		serial = uint32(time.Now().Unix())
+	}
+	err = set.Export(stdout, rules.ExportOptions{Format: a.format, Profiles: a.profiles, Generator: "phonehome " + buildVersion(), Serial: serial})
+	if err != nil && strings.HasPrefix(err.Error(), "rules: export: no profile") {
+		return usageError{err}
+	}
+	return err
+}
+
+// rulesImportCmd turns a feed into a profile on stdout. Entries it cannot
+// import are reported on stderr (file:line) and left out; it fails (exit
+// 2) when the feed cannot be read or nothing could be imported.
+func rulesImportCmd(a *rulesIOArgs, stdout, stderr io.Writer) error {
+	opts := rules.ImportOptions{Format: a.format, ID: a.id, Name: a.name, Category: rules.Category(a.category),
+		Confidence: a.confidence, SourceURL: a.sourceURL, SourceTitle: a.title, Exact: a.exact,
+		Generator: "phonehome " + buildVersion()}
+	if err := opts.Severity.UnmarshalText([]byte(a.severity)); err != nil {
+		return usageError{err}
+	}
+	if a.date != "" {
+		d, err := time.Parse(time.DateOnly, a.date)
+		if err != nil {
+			return usage("rules import: --date %q: want YYYY-MM-DD", a.date)
+		}
+		opts.Date = d
+	}
+	name, in := a.input, io.Reader(os.Stdin)
+	if a.input == "-" || a.input == "" {
+		name = "<stdin>"
+	} else {
+		f, err := os.Open(a.input)
+		if err != nil {
+			return usageError{err}
+		}
+		defer f.Close()
+		in = f
+	}
+	res, err := rules.Import(name, in, opts)
+	if res != nil {
+		for _, e := range res.Skipped {
+			fmt.Fprintln(stderr, e)
+		}
+		if res.SkippedHidden > 0 {
+			fmt.Fprintf(stderr, "%s: %d more entries skipped\n", name, res.SkippedHidden)
+		}
+	}
+	if err != nil {
+		return usageError{err}
+	}
+	if _, err := stdout.Write(res.YAML); err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "%s: imported %d domains, %d names, %d cidrs; %d entries skipped, %d duplicates dropped\n",
+		name, res.Domains, res.Names, res.CIDRs, len(res.Skipped)+res.SkippedHidden, res.Duplicates)
+	return nil
+}
+
+// testName turns a `rules test` input into the form the sensor matches:
+// an internationalised name to its A-label, then lower case with
+// unprintable bytes escaped, as on the wire.
+func testName(in string) string {
+	if a, err := idna.Lookup.ToASCII(in); err == nil && a != in && !strings.ContainsRune(in, '\\') {
+		in = a
+	}
+	return string(extract.AppendName(nil, []byte(in)))
+}
 
 func rulesCheckCmd(a *args, stdout io.Writer) error {
 	set, err := rules.Load(a.ruleFiles, true)
@@ -73,7 +171,7 @@ func rulesTestCmd(a *args, stdout io.Writer) error {
 				input = ip.Unmap().String()
 				hits = set.MatchAddr(ip.Unmap(), nil)
 			} else {
-				input = string(extract.AppendName(nil, []byte(in)))
+				input = testName(in)
 				hits = set.MatchName(input, nil)
 			}
 		}
@@ -134,7 +232,7 @@ func parseTestContact(in string) (rules.Contact, bool, error) {
 		}
 		switch key {
 		case "name":
-			c.Name = string(extract.AppendName(nil, []byte(val)))
+			c.Name = testName(val)
 		case "addr":
 			ip, err := netip.ParseAddr(val)
 			if err != nil {

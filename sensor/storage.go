@@ -26,6 +26,9 @@ type storageArgs struct {
 	deadline       string
 	subnetDeadline []string
 	assets         string
+
+	// flusher is set by persist, for the metrics (sensor/web.go).
+	flusher *inventory.Flusher
 }
 
 func addStorageFlags(c *kingpin.CmdClause, s *storageArgs, policy bool) {
@@ -102,6 +105,7 @@ func (s *storageArgs) policy() (*inventory.Deadlines, *inventory.Assets, error) 
 func persist(st inventory.Store, inv *inventory.Inventory, s *storageArgs, log *slog.Logger) (stop func() (inventory.FlushStats, error)) {
 	ctx, cancel := context.WithCancel(context.Background())
 	f := inventory.NewFlusher(inv, st, s.flushEvery, log)
+	s.flusher = f
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

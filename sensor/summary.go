@@ -58,6 +58,7 @@ func printSummary(w io.Writer, a *args, st *pipeline.Stats, inv *inventory.Inven
 	if st.QueueDrops > 0 {
 		p("  queue drops\t%d", st.QueueDrops)
 	}
+	liveSummary(tw, a)
 	tw.Flush()
 	if len(hosts) == 0 {
 		return
