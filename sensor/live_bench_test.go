@@ -60,9 +60,13 @@ func TestBenchLive(t *testing.T) {
 	for _, w := range workers {
 		rows = append(rows, benchLiveRun(t, p, bin, pcap, w, want))
 	}
-	report := fmt.Sprintf("bench-live: %s (%d matching hosts in the truth), tcpreplay --topspeed into %s, phonehome on %s (afpacket, defaults)\n"+
+	flags := "defaults"
+	if extra := strings.TrimSpace(os.Getenv("PHONEHOME_BENCH_ARGS")); extra != "" {
+		flags = extra
+	}
+	report := fmt.Sprintf("bench-live: %s (%d matching hosts in the truth), tcpreplay --topspeed into %s, phonehome on %s (afpacket, %s)\n"+
 		"%-8s %14s %12s %14s %14s %12s %12s %s\n%s\n",
-		filepath.Base(pcap), len(want), vethC, vethS,
+		filepath.Base(pcap), len(want), vethC, vethS, flags,
 		"workers", "replayed/s", "replayed", "seen(summary)", "kernel drops", "iface drops", "freezes", "hosts found",
 		strings.Join(rows, "\n"))
 	t.Log("\n" + report)

@@ -156,6 +156,12 @@ func liveScenario(t *testing.T, p *vethPair, bin, realcap string, extra []string
 		}
 	}
 	client("dig", "+tries=2", "+time=2", "@"+p.s4, "dnl-05.geo.kaspersky.com", "A")
+	// SIGHUP reloads the rules and GeoIP without closing the capture:
+	// every contact after it must still be seen (checked below).
+	if err := ph.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
 	client("curl", "-sS", "-k", "--max-time", "5", "-o", "/dev/null", "--resolve", "ksn-url-geo.kaspersky-labs.com:443:"+p.s4, "https://ksn-url-geo.kaspersky-labs.com/")
 	client("openssl", "s_client", "-connect", p.s4+":443", "-servername", "activation-v2.kaspersky.com")
 	client(realcap, "client", "-mode", "h3", "-sni", "ds.kaspersky.com", "-addr", p.s4+":443")
@@ -197,7 +203,7 @@ func liveScenario(t *testing.T, p *vethPair, bin, realcap string, extra []string
 		t.Errorf("no STOPPING=1 notification")
 	}
 	log := ph.out.String()
-	for _, s := range []string{"phonehome summary", "  capture  ", vethC, " 0 kernel drops", "1 phoning home"} {
+	for _, s := range []string{"phonehome summary", "  capture  ", vethC, " 0 kernel drops", "1 phoning home", "rules reloaded"} {
 		if !strings.Contains(log, s) {
 			t.Errorf("summary lacks %q; output:\n%s", s, log)
 		}

@@ -99,15 +99,50 @@ func RunLive(ctx context.Context, inputs []LiveInput, cfg Config) (*Stats, error
 	for i := range workers {
 		w := newWorker(&cfg, obs)
 		workers[i] = w
+		if i == n-1 && cfg.Live != nil {
+			cfg.Live.init(n, cfg.Learned)
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for b := range queues[i] {
-				w.batch(b)
-				b.data, b.pkts = b.data[:0], b.pkts[:0]
-				free[i] <- b
+			// Counters are published for the metrics as Run does, and
+			// also after a quiet spell: a live link may stay silent for
+			// hours after the last batch.
+			var (
+				published time.Time
+				dirty     bool
+				tick      <-chan time.Time
+			)
+			if cfg.Live != nil {
+				t := time.NewTicker(publishEvery)
+				defer t.Stop()
+				tick = t.C
 			}
-			w.finish()
+			for {
+				select {
+				case b, ok := <-queues[i]:
+					if !ok {
+						w.finish()
+						if cfg.Live != nil {
+							cfg.Live.publish(i, w)
+						}
+						return
+					}
+					w.batch(b)
+					dirty = true
+					if cfg.Live != nil && time.Since(published) >= publishEvery {
+						cfg.Live.publish(i, w)
+						published, dirty = time.Now(), false
+					}
+					b.data, b.pkts = b.data[:0], b.pkts[:0]
+					free[i] <- b
+				case <-tick:
+					if dirty {
+						cfg.Live.publish(i, w)
+						published, dirty = time.Now(), false
+					}
+				}
+			}
 		}()
 	}
 
@@ -123,7 +158,7 @@ func RunLive(ctx context.Context, inputs []LiveInput, cfg Config) (*Stats, error
 		warnings []string
 	)
 	for k, in := range inputs {
-		r := &liveReader{in: in, n: n, free: free, queues: queues, lossy: cfg.Lossy && in.Worker < 0, drops: &drops,
+		r := &liveReader{in: in, n: n, free: free, queues: queues, lossy: cfg.Lossy && in.Worker < 0, drops: &drops, live: cfg.Live,
 			cur: make([]*batch, n), born: make([]int64, n)}
 		readers[k] = r
 		rwg.Add(1)
@@ -185,6 +220,7 @@ type liveReader struct {
 	queues []chan *batch
 	lossy  bool
 	drops  *atomic.Uint64
+	live   *Live // the running statistics (nil: none kept)
 
 	cur  []*batch // the batch being filled for each worker
 	born []int64  // packet time of its first packet
@@ -231,6 +267,10 @@ func (r *liveReader) run(ctx context.Context) error {
 		}
 		r.packets++
 		r.bytes += uint64(ci.Length)
+		if r.live != nil {
+			r.live.packets.Add(1)
+			r.live.bytes.Add(uint64(ci.Length))
+		}
 		ts := ci.Timestamp.UnixNano()
 		if r.first == 0 {
 			r.first = ts
@@ -254,6 +294,9 @@ func (r *liveReader) run(ctx context.Context) error {
 				case b = <-r.free[i]:
 				default:
 					r.drops.Add(1)
+					if r.live != nil {
+						r.live.queueDrops.Add(1)
+					}
 					continue
 				}
 			} else {

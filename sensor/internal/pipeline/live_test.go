@@ -80,16 +80,20 @@ func TestRunLiveQuietLink(t *testing.T) {
 	events := make(chan *alert.Event, 16)
 	src := newFakeLive(4)
 	q, _ := dnsFrames(t, "dnl-05.geo.kaspersky.com", 1)
+	q2, _ := dnsFrames(t, "www.example.org", 2)
 	src.pkts <- q
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var st *Stats
 	var err error
+	live := NewLive()
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		st, err = RunLive(ctx, []LiveInput{{Source: src, Worker: -1}}, liveConfig(t, 2, events))
+		cfg := liveConfig(t, 1, events) // one worker: the second packet comes within publishEvery of the first
+		cfg.Live = live
+		st, err = RunLive(ctx, []LiveInput{{Source: src, Worker: -1}}, cfg)
 	}()
 	select {
 	case e := <-events:
@@ -99,12 +103,22 @@ func TestRunLiveQuietLink(t *testing.T) {
 	case <-time.After(2 * time.Second):
 		t.Fatal("the packet was not handed over while the link stayed quiet")
 	}
+	// The running statistics (metrics) follow while the capture goes on,
+	// a packet that comes soon after another included.
+	src.pkts <- q2
+	deadline := time.Now().Add(3 * time.Second)
+	for live.Snapshot().DNSMessages != 2 || live.Snapshot().Packets != 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("running statistics: %+v", live.Snapshot())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	cancel()
 	wg.Wait()
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("RunLive: %v, want context.Canceled", err)
 	}
-	if st.Packets != 1 || st.DNSMessages != 1 {
+	if st.Packets != 2 || st.DNSMessages != 2 {
 		t.Errorf("packets %d, DNS messages %d", st.Packets, st.DNSMessages)
 	}
 }
