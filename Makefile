@@ -31,8 +31,12 @@ build-pcap:
 
 # Run the sensor on built-in defaults over the capture shipped in the repo:
 # alerts (ECS JSON lines) on stdout, the summary and host list on stderr.
+# The inventory goes to a fresh bin/demo.db, so that `make run` twice
+# does not count the demo's contacts twice; then
+# `./bin/phonehome report --storage.path bin/demo.db` shows the report.
 run: build
-	./$(BIN) run -r $(DEMO)
+	rm -f bin/demo.db bin/demo.db-wal bin/demo.db-shm
+	./$(BIN) run -r $(DEMO) --storage.path bin/demo.db
 
 deps:
 	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
