@@ -12,9 +12,11 @@ LDFLAGS   := -s -w -X main.version=$(VERSION)
 # iproute2, dnsmasq-base, bind9-dnsutils, curl, openssl, ethtool (live
 # capture test in network namespaces), tcpreplay (bench-live); prometheus
 # and prometheus-alertmanager (promtool rule tests, metrics lint, the
-# end-to-end test in deploy/prometheus); later issues add rsyslog.
+# end-to-end test in deploy/prometheus); systemd and logrotate
+# (systemd-analyze verify, logrotate runs in go test ./deploy); later issues
+# add rsyslog.
 # Installed only when missing.
-DEB_PACKAGES ?= postgresql chromium fonts-liberation libpcap-dev gcc tcpdump iproute2 dnsmasq-base bind9-dnsutils curl openssl ethtool tcpreplay prometheus prometheus-alertmanager
+DEB_PACKAGES ?= postgresql chromium fonts-liberation libpcap-dev gcc tcpdump iproute2 dnsmasq-base bind9-dnsutils curl openssl ethtool tcpreplay prometheus prometheus-alertmanager systemd logrotate
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 .PHONY: all build run test deps vet lint fmt fuzz clean demo bench
@@ -134,3 +136,14 @@ e2e:
 # /api/v1/hosts), e.g. to point a local Prometheus and Grafana at it.
 serve: build
 	./$(BIN) run -r $(DEMO) --storage.path "" --removal.deadline 2018-10-01 --web.listen-address 127.0.0.1:17466 --web.hold 1h >/dev/null
+
+# The deployment files (systemd, logrotate, Dockerfile, compose, Kubernetes):
+# systemd-analyze, logrotate, promtool and amtool checks and strict
+# decoding of the manifests. After editing deploy/prometheus/phonehome.rules.yml
+# regenerate the PrometheusRule with `make prometheusrule`.
+.PHONY: checkdeploy prometheusrule
+checkdeploy:
+	$(GO) test -count=1 ./deploy/...
+
+prometheusrule:
+	$(GO) test -count=1 ./deploy -run TestKubernetesPrometheusRule -update

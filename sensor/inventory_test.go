@@ -133,3 +133,28 @@ func TestInventoryStoreAndReport(t *testing.T) {
 		t.Errorf("missing store: exit %d: %s", code, stderr.String())
 	}
 }
+
+// TestAlertsFileAppended: a second run appends to --alerts.out instead
+// of truncating it (a restarted sensor keeps its earlier alerts).
+func TestAlertsFileAppended(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "alerts.json")
+	lines := func() int {
+		b, _ := os.ReadFile(out)
+		return strings.Count(string(b), "\n")
+	}
+	var stdout, stderr bytes.Buffer
+	first := 0
+	for i := 1; i <= 2; i++ {
+		if code := run([]string{"run", "-r", "testdata/demo.pcap", "--alerts.out", out, "--log.level", "error"}, &stdout, &stderr); code != 0 {
+			t.Fatalf("run %d: exit %d: %s", i, code, stderr.String())
+		}
+		if i == 1 {
+			if first = lines(); first == 0 {
+				t.Fatal("no alerts written")
+			}
+		}
+	}
+	if n := lines(); n != 2*first {
+		t.Fatalf("%d lines after two runs, want %d", n, 2*first)
+	}
+}

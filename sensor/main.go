@@ -267,7 +267,9 @@ func openOutputs(a *args, stdout io.Writer) (*alert.Writer, func() error, error)
 	if path == "-" || path == "" {
 		return alert.NewWriter(stdout), func() error { return nil }, nil
 	}
-	f, err := os.Create(path)
+	// Appended to, never truncated: a restart must not lose the alerts
+	// already written, and logrotate's copytruncate stays safe.
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
 	if err != nil {
 		return nil, nil, usage("--output: %v", err)
 	}
