@@ -13,10 +13,11 @@ LDFLAGS   := -s -w -X main.version=$(VERSION)
 # capture test in network namespaces), tcpreplay (bench-live); prometheus
 # and prometheus-alertmanager (promtool rule tests, metrics lint, the
 # end-to-end test in deploy/prometheus); systemd and logrotate
-# (systemd-analyze verify, logrotate runs in go test ./deploy); later issues
-# add rsyslog.
+# (systemd-analyze verify, logrotate runs in go test ./deploy); rpm and
+# groff-base (rpm -qpl on the package, groff -ww on the man page in
+# go test ./deploy, make package); later issues add rsyslog.
 # Installed only when missing.
-DEB_PACKAGES ?= postgresql chromium fonts-liberation libpcap-dev gcc tcpdump iproute2 dnsmasq-base bind9-dnsutils curl openssl ethtool tcpreplay prometheus prometheus-alertmanager systemd logrotate
+DEB_PACKAGES ?= postgresql chromium fonts-liberation libpcap-dev gcc tcpdump iproute2 dnsmasq-base bind9-dnsutils curl openssl ethtool tcpreplay prometheus prometheus-alertmanager systemd logrotate rpm groff-base
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 .PHONY: all build run test deps vet lint fmt fuzz clean demo bench
@@ -147,3 +148,39 @@ checkdeploy:
 
 prometheusrule:
 	$(GO) test -count=1 ./deploy -run TestKubernetesPrometheusRule -update
+
+# Packages (README "Deployment", docs/): bin/phonehome_<version>_amd64.deb
+# and .rpm, built by nfpm (deploy/package/nfpm.yaml; `go run`, so nfpm stays
+# out of go.mod): /usr/bin/phonehome, the systemd unit with
+# ExecStart=/usr/bin/phonehome, /etc/default/phonehome and the logrotate
+# snippet as configuration files, the man page (generated from the binary's
+# --help-man by deploy/man/gen), maintainer scripts in deploy/package.
+# The version is `git describe --tags --always` made Debian- and RPM-valid by
+# deploy/package/version.sh (0.0.0~git<hash> before the first tag).
+# PKG_OUT=DIR writes elsewhere (go test ./deploy does, with BIN=DIR/phonehome).
+NFPM        := github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.45.2
+PKG_OUT     ?= bin
+PKG_VERSION ?= $(shell sh deploy/package/version.sh)
+PKG_STAGE    = $(PKG_OUT)/package-stage
+.PHONY: package man
+package: build
+	@case "$(PKG_VERSION)" in [0-9]*) ;; *) echo "bad PKG_VERSION '$(PKG_VERSION)'"; exit 1;; esac
+	rm -rf $(PKG_STAGE) && mkdir -p $(PKG_STAGE)
+	cp $(BIN) $(PKG_STAGE)/phonehome
+	cp deploy/systemd/phonehome.env $(PKG_STAGE)/phonehome.env
+	cp deploy/logrotate/phonehome $(PKG_STAGE)/phonehome.logrotate
+	cp LICENSE deploy/package/postinstall.sh deploy/package/preremove.sh $(PKG_STAGE)/
+	sed -e 's|/usr/local/bin/phonehome|/usr/bin/phonehome|g' \
+	    -e 's|^Documentation=|Documentation=man:phonehome(1) |' \
+	    deploy/systemd/phonehome.service > $(PKG_STAGE)/phonehome.service
+	$(GO) run ./deploy/man/gen -bin $(BIN) -version $(PKG_VERSION) -o $(PKG_STAGE)/phonehome.1
+	gzip -9n $(PKG_STAGE)/phonehome.1
+	for p in deb rpm; do \
+	  (cd $(PKG_STAGE) && PKG_VERSION=$(PKG_VERSION) $(GO) run $(NFPM) package \
+	    --config $(CURDIR)/deploy/package/nfpm.yaml --packager $$p \
+	    --target $(abspath $(PKG_OUT))/phonehome_$(PKG_VERSION)_amd64.$$p) || exit 1; \
+	done
+
+# Regenerate the committed man page (a test fails when it is out of date).
+man: build
+	$(GO) run ./deploy/man/gen -bin $(BIN) -o deploy/man/phonehome.1
