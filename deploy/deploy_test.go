@@ -305,6 +305,21 @@ func dockerLines(t *testing.T, b []byte) []string {
 
 func TestDockerfile(t *testing.T) {
 	lines := dockerLines(t, read(t, "../Dockerfile"))
+	// File capabilities on the binary, set in the final stage after the
+	// COPY (a RUN there keeps the xattr in its layer), so that the image's
+	// non-root user can open capture sockets.
+	setcapAfterCopy, copied := false, false
+	for _, l := range lines {
+		if strings.HasPrefix(l, "COPY --from=build") {
+			copied = true
+		}
+		if copied && strings.HasPrefix(l, "RUN") && strings.Contains(l, "setcap cap_net_raw,cap_net_admin=ep /usr/local/bin/phonehome") {
+			setcapAfterCopy = true
+		}
+	}
+	if !setcapAfterCopy {
+		t.Error("the final stage does not set file capabilities on the binary after copying it")
+	}
 	known := []string{"FROM", "RUN", "COPY", "ADD", "ARG", "ENV", "USER", "WORKDIR", "VOLUME", "EXPOSE", "ENTRYPOINT", "CMD", "LABEL", "HEALTHCHECK", "STOPSIGNAL", "SHELL"}
 	var stages []string
 	lastUser := ""
