@@ -38,7 +38,7 @@ build-pcap:
 # does not count the demo's contacts twice; then
 # `./bin/phonehome report --storage.path bin/demo.db` shows the report.
 run: build
-	rm -f bin/demo.db bin/demo.db-wal bin/demo.db-shm
+	@rm -f bin/demo.db bin/demo.db-wal bin/demo.db-shm
 	./$(BIN) run -r $(DEMO) --storage.path bin/demo.db
 
 deps:
