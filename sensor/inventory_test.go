@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"github.com/gopacket/gopacket/layers"
 	"github.com/miekg/dns"
 
+	"github.com/phonehome-sensor/phonehome/sensor/internal/alert"
 	"github.com/phonehome-sensor/phonehome/sensor/internal/testcap"
 )
 
@@ -156,5 +158,43 @@ func TestAlertsFileAppended(t *testing.T) {
 	}
 	if n := lines(); n != 2*first {
 		t.Fatalf("%d lines after two runs, want %d", n, 2*first)
+	}
+}
+
+// TestAlertsFileReopened: after logrotate moves the alerts file, a
+// reload (SIGHUP, /-/reload) reopens it: later alerts go to the new file,
+// none is lost.
+func TestAlertsFileReopened(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "alerts.json")
+	a := &args{alertsOut: path}
+	w, closeOut, err := openOutputs(a, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := func(id string) *alert.Event { return &alert.Event{Event: alert.EventMeta{Kind: "alert", Dataset: id}} }
+	if err := w.Write(ev("first")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(path, path+".1"); err != nil { // logrotate, create mode
+		t.Fatal(err)
+	}
+	if a.reopenAlerts == nil {
+		t.Fatal("no reopen for a file output")
+	}
+	if err := a.reopenAlerts(); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Write(ev("second")); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	closeOut()
+	old, _ := os.ReadFile(path + ".1")
+	cur, _ := os.ReadFile(path)
+	if !strings.Contains(string(old), `"first"`) || strings.Contains(string(old), `"second"`) || !strings.Contains(string(cur), `"second"`) || strings.Contains(string(cur), `"first"`) {
+		t.Fatalf("rotated file:\n%s\nnew file:\n%s", old, cur)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"runtime/debug"
 	"runtime/pprof"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -75,6 +76,7 @@ type args struct {
 	web              webArgs
 	live             liveArgs
 	cpuProfile       string
+	reopenAlerts     func() error // set when alerts go to a file
 	memProfile       string
 	report           reportArgs
 	geoASN           string
@@ -273,7 +275,26 @@ func openOutputs(a *args, stdout io.Writer) (*alert.Writer, func() error, error)
 	if err != nil {
 		return nil, nil, usage("--output: %v", err)
 	}
-	return alert.NewWriter(f), f.Close, nil
+	w := alert.NewWriter(f)
+	var mu sync.Mutex
+	// SIGHUP (and /-/reload) reopen the file, for logrotate's create mode.
+	a.reopenAlerts = func() error {
+		nf, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
+		if err != nil {
+			return fmt.Errorf("reopening %s: %w", path, err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		err = w.Swap(nf)
+		f.Close()
+		f = nf
+		return err
+	}
+	return w, func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		return f.Close()
+	}, nil
 }
 
 func runSensor(a *args, inspect bool, stdout, stderr io.Writer, log *slog.Logger) error {

@@ -114,6 +114,12 @@ func (r *reloader) reload() error {
 		r.stats.LastSuccess = time.Now()
 		r.log.Info("rules reloaded", "rules", len(set.Rules()))
 	}
+	if r.a.reopenAlerts != nil {
+		if err := r.a.reopenAlerts(); err != nil {
+			r.log.Error("alerts file reopen failed", "err", err)
+			errs = append(errs, err)
+		}
+	}
 	err := r.geo.Reload()
 	r.observeGeo(r.geo.Stats())
 	r.geoOK = err == nil

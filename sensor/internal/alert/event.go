@@ -247,6 +247,16 @@ func (w *Writer) Write(e *Event) error {
 	return w.enc.Encode(e)
 }
 
+// Swap flushes what is buffered to the current destination and goes on
+// writing to nw: after logrotate moved the file, SIGHUP reopens it.
+func (w *Writer) Swap(nw io.Writer) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	err := w.w.Flush()
+	w.w.Reset(nw) // the encoder writes to w.w, which now writes to nw
+	return err
+}
+
 // Flush flushes buffered events.
 func (w *Writer) Flush() error {
 	w.mu.Lock()
