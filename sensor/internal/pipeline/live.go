@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -49,14 +48,8 @@ const liveDrain = time.Second
 // would hold up every worker for one slow one, so with cfg.Lossy it drops
 // the packet instead (Stats.QueueDrops).
 func RunLive(ctx context.Context, inputs []LiveInput, cfg Config) (*Stats, error) {
-	if cfg.Workers <= 0 {
-		cfg.Workers = 1
-	}
-	if cfg.Log == nil {
-		cfg.Log = slog.New(slog.DiscardHandler)
-	}
-	if cfg.Rules == nil {
-		return nil, errors.New("pipeline: no rules")
+	if err := cfg.defaults(); err != nil {
+		return nil, err
 	}
 	if len(inputs) == 0 {
 		return nil, errors.New("pipeline: no live source")
@@ -82,69 +75,7 @@ func RunLive(ctx context.Context, inputs []LiveInput, cfg Config) (*Stats, error
 			free[i] <- &batch{data: make([]byte, 0, batchBytes), pkts: make([]pktRef, 0, batchPackets)}
 		}
 	}
-	obs := make(chan *observation, 1024)
-
-	var outWG sync.WaitGroup
-	outWG.Add(1)
-	out := &output{cfg: &cfg}
-	go func() {
-		defer outWG.Done()
-		for o := range obs {
-			out.handle(o)
-		}
-	}()
-
-	workers := make([]*worker, n)
-	var wg sync.WaitGroup
-	for i := range workers {
-		w := newWorker(&cfg, obs)
-		workers[i] = w
-		if i == n-1 && cfg.Live != nil {
-			cfg.Live.init(n, cfg.Learned)
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			// Counters are published for the metrics as Run does, and
-			// also after a quiet spell: a live link may stay silent for
-			// hours after the last batch.
-			var (
-				published time.Time
-				dirty     bool
-				tick      <-chan time.Time
-			)
-			if cfg.Live != nil {
-				t := time.NewTicker(publishEvery)
-				defer t.Stop()
-				tick = t.C
-			}
-			for {
-				select {
-				case b, ok := <-queues[i]:
-					if !ok {
-						w.finish()
-						if cfg.Live != nil {
-							cfg.Live.publish(i, w)
-						}
-						return
-					}
-					w.batch(b)
-					dirty = true
-					if cfg.Live != nil && time.Since(published) >= publishEvery {
-						cfg.Live.publish(i, w)
-						published, dirty = time.Now(), false
-					}
-					b.data, b.pkts = b.data[:0], b.pkts[:0]
-					free[i] <- b
-				case <-tick:
-					if dirty {
-						cfg.Live.publish(i, w)
-						published, dirty = time.Now(), false
-					}
-				}
-			}
-		}()
-	}
+	stg := startStages(&cfg, queues, func(i int) chan<- *batch { return free[i] })
 
 	var (
 		drops    atomic.Uint64
@@ -183,32 +114,9 @@ func RunLive(ctx context.Context, inputs []LiveInput, cfg Config) (*Stats, error
 	for _, q := range queues {
 		close(q)
 	}
-	wg.Wait()
-	close(obs)
-	outWG.Wait()
-
 	st.Packets, st.Bytes = packets, bytes
 	st.Warnings = append(st.Warnings, warnings...)
-	st.QueueDrops = drops.Load()
-	for _, w := range workers {
-		st.Decode.Add(&w.dec.Stats)
-		st.Counters.add(&w.c)
-		fs := w.flows.Stats
-		st.Flows.Created += fs.Created
-		st.Flows.Expired += fs.Expired
-		st.Flows.Refused += fs.Refused
-		st.Flows.Peak += fs.Peak
-	}
-	if l := cfg.Learned; l != nil {
-		st.LearnedLen = l.Len()
-		st.LearnedAdded, st.LearnedEvicted, st.LearnedExpired = l.Added.Load(), l.Evicted.Load(), l.Expired.Load()
-	}
-	st.Events = out.events
-	st.Alerts = out.alerts
-	if first != 0 {
-		st.First, st.Last = time.Unix(0, first).UTC(), time.Unix(0, last).UTC()
-	}
-	st.Elapsed = time.Since(st.Started)
+	stg.stop(st, drops.Load(), first, last)
 	return st, ctx.Err()
 }
 

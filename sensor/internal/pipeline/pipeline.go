@@ -11,7 +11,6 @@ import (
 	"io"
 	"log/slog"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -168,14 +167,8 @@ func (b *batch) full(n int) bool {
 // returns the run's statistics. Errors from a source (a truncated or
 // damaged file) become warnings: what came before is processed.
 func Run(ctx context.Context, sources []capture.Source, cfg Config) (*Stats, error) {
-	if cfg.Workers <= 0 {
-		cfg.Workers = 1
-	}
-	if cfg.Log == nil {
-		cfg.Log = slog.New(slog.DiscardHandler)
-	}
-	if cfg.Rules == nil {
-		return nil, errors.New("pipeline: no rules")
+	if err := cfg.defaults(); err != nil {
+		return nil, err
 	}
 	st := &Stats{Started: time.Now()}
 	n := cfg.Workers
@@ -187,46 +180,7 @@ func Run(ctx context.Context, sources []capture.Source, cfg Config) (*Stats, err
 	for i := range queues {
 		queues[i] = make(chan *batch, queueDepth)
 	}
-	obs := make(chan *observation, 1024)
-
-	// Output stage: the only goroutine that touches the inventory and sinks.
-	var outWG sync.WaitGroup
-	outWG.Add(1)
-	out := &output{cfg: &cfg}
-	go func() {
-		defer outWG.Done()
-		for o := range obs {
-			out.handle(o)
-		}
-	}()
-
-	workers := make([]*worker, n)
-	var wg sync.WaitGroup
-	for i := range workers {
-		w := newWorker(&cfg, obs)
-		workers[i] = w
-		if i == n-1 && cfg.Live != nil {
-			cfg.Live.init(n, cfg.Learned)
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var published time.Time
-			for b := range queues[i] {
-				w.batch(b)
-				if cfg.Live != nil && time.Since(published) >= publishEvery {
-					cfg.Live.publish(i, w)
-					published = time.Now()
-				}
-				b.data, b.pkts = b.data[:0], b.pkts[:0]
-				free <- b
-			}
-			w.finish()
-			if cfg.Live != nil {
-				cfg.Live.publish(i, w)
-			}
-		}()
-	}
+	stg := startStages(&cfg, queues, func(int) chan<- *batch { return free })
 
 	var drops atomic.Uint64
 	cur := make([]*batch, n)
@@ -310,30 +264,7 @@ readLoop:
 	for _, q := range queues {
 		close(q)
 	}
-	wg.Wait()
-	close(obs)
-	outWG.Wait()
-
-	st.QueueDrops = drops.Load()
-	for _, w := range workers {
-		st.Decode.Add(&w.dec.Stats)
-		st.Counters.add(&w.c)
-		fs := w.flows.Stats
-		st.Flows.Created += fs.Created
-		st.Flows.Expired += fs.Expired
-		st.Flows.Refused += fs.Refused
-		st.Flows.Peak += fs.Peak
-	}
-	if l := cfg.Learned; l != nil {
-		st.LearnedLen = l.Len()
-		st.LearnedAdded, st.LearnedEvicted, st.LearnedExpired = l.Added.Load(), l.Evicted.Load(), l.Expired.Load()
-	}
-	st.Events = out.events
-	st.Alerts = out.alerts
-	if first != 0 {
-		st.First, st.Last = time.Unix(0, first).UTC(), time.Unix(0, last).UTC()
-	}
-	st.Elapsed = time.Since(st.Started)
+	stg.stop(st, drops.Load(), first, last)
 	return st, ctx.Err()
 }
 

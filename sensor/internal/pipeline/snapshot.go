@@ -57,22 +57,13 @@ func (l *Live) Snapshot() *Stats {
 	l.mu.Lock()
 	for i := range l.workers {
 		ws := &l.workers[i]
-		st.Decode.Add(&ws.dec)
-		st.Counters.add(&ws.c)
-		st.Flows.Created += ws.flows.Created
-		st.Flows.Expired += ws.flows.Expired
-		st.Flows.Refused += ws.flows.Refused
-		st.Flows.Active += ws.flows.Active
-		st.Flows.Peak += ws.flows.Peak
+		st.addWorker(&ws.c, &ws.dec, &ws.flows)
 	}
 	learned := l.learned
 	l.mu.Unlock()
 	st.Packets, st.Bytes, st.QueueDrops = l.packets.Load(), l.bytes.Load(), l.queueDrops.Load()
 	st.Events, st.Alerts = l.events.Load(), l.alerts.Load()
-	if learned != nil {
-		st.LearnedLen = learned.Len()
-		st.LearnedAdded, st.LearnedEvicted, st.LearnedExpired = learned.Added.Load(), learned.Evicted.Load(), learned.Expired.Load()
-	}
+	st.addLearned(learned)
 	st.Elapsed = time.Since(l.started)
 	return st
 }
