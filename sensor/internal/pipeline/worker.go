@@ -12,6 +12,7 @@ import (
 	"github.com/gopacket/gopacket/layers"
 	"github.com/miekg/dns"
 
+	"github.com/phonehome-sensor/phonehome/geo"
 	"github.com/phonehome-sensor/phonehome/rules"
 	"github.com/phonehome-sensor/phonehome/sensor/internal/alert"
 	"github.com/phonehome-sensor/phonehome/sensor/internal/decode"
@@ -672,7 +673,7 @@ func matchedOf(h rules.Hit, c *rules.Contact, nameField string) (alert.Matched, 
 // flow (cached in it) and only when the rules in force need them.
 func (w *worker) geoOf(f *flow.Flow, a netip.Addr) (string, uint32) {
 	if f != nil && f.GeoDone {
-		return countryString(f.Country), f.ASN
+		return geo.Result{Country: f.Country}.CountryCode(), f.ASN
 	}
 	if w.cfg.Geo == nil || !w.cfg.Rules().NeedsGeo() {
 		return "", 0
@@ -691,34 +692,13 @@ func (w *worker) geoOf(f *flow.Flow, a netip.Addr) (string, uint32) {
 
 // addGeo sets an endpoint's country and AS from what its flow learned.
 func addGeo(e *alert.Endpoint, f *flow.Flow) {
-	if c := countryString(f.Country); c != "" {
+	if c := (geo.Result{Country: f.Country}).CountryCode(); c != "" {
 		e.Geo = &alert.Geo{CountryISOCode: c}
 	}
 	if f.ASN != 0 {
 		e.AS = &alert.AS{Number: f.ASN}
 	}
 }
-
-// countryString returns a two-letter code without allocating.
-func countryString(c [2]byte) string {
-	if c[0] < 'A' || c[0] > 'Z' || c[1] < 'A' || c[1] > 'Z' {
-		return ""
-	}
-	i := int(c[0]-'A')*26 + int(c[1]-'A')
-	return countryCodes[2*i : 2*i+2]
-}
-
-// countryCodes holds every pair of capital letters, AA…ZZ, so that a
-// code is a substring, not a new string.
-var countryCodes = func() string {
-	b := make([]byte, 0, 26*26*2)
-	for x := byte('A'); x <= 'Z'; x++ {
-		for y := byte('A'); y <= 'Z'; y++ {
-			b = append(b, x, y)
-		}
-	}
-	return string(b)
-}()
 
 func (w *worker) baseEvent(proto, transport string) *alert.Event {
 	p := &w.pkt
