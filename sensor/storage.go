@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
@@ -46,18 +45,9 @@ func addStorageFlags(c *kingpin.CmdClause, s *storageArgs, policy bool) {
 // where names the store for messages, without a password.
 func (s *storageArgs) where() string {
 	if s.dsn != "" {
-		return redactDSN(s.dsn)
+		return store.RedactDSN(s.dsn)
 	}
 	return s.path
-}
-
-// redactDSN hides the password of a postgres:// DSN.
-func redactDSN(dsn string) string {
-	u, err := url.Parse(dsn)
-	if err != nil {
-		return "postgres://…"
-	}
-	return u.Redacted()
 }
 
 // openStore opens the configured store; nil when none is configured.

@@ -446,7 +446,7 @@ func (inv *Inventory) LearnHostname(ip netip.Addr, mac, name string) {
 	if mac != "" && (len(inv.dhcpByMAC) < maxDHCPNames || inv.dhcpByMAC[mac] != "") {
 		inv.dhcpByMAC[mac] = name
 	}
-	for _, h := range []*Host{inv.hosts[ip]} {
+	name1 := func(h *Host) {
 		if h != nil && h.Hostname == "" {
 			h.Hostname = name
 			if inv.cfg.Persist {
@@ -454,15 +454,15 @@ func (inv *Inventory) LearnHostname(ip netip.Addr, mac, name string) {
 			}
 		}
 	}
+	name1(inv.hosts[ip])
 	if mac == "" {
 		return
 	}
+	// A DHCPDISCOVER names a MAC before it has an address: name the hosts
+	// already seen with it. Rare (DHCP), so a walk is fine.
 	for _, h := range inv.hosts {
-		if h.MAC == mac && h.Hostname == "" {
-			h.Hostname = name
-			if inv.cfg.Persist {
-				inv.delta(h)
-			}
+		if h.MAC == mac {
+			name1(h)
 		}
 	}
 }

@@ -142,17 +142,3 @@ func (w *worker) flowDone(f *flow.Flow) {
 	}
 	w.out <- &observation{event: ev, flow: s, client: cli}
 }
-
-func itoa(n int) string {
-	var b [8]byte
-	i := len(b)
-	for {
-		i--
-		b[i] = byte('0' + n%10)
-		n /= 10
-		if n == 0 {
-			break
-		}
-	}
-	return string(b[i:])
-}

@@ -288,15 +288,13 @@ func (o *output) handle(ob *observation) {
 			o.cfg.Inventory.AddFlow(ob.flow.client, ob.flow.categories, ob.flow.traffic)
 		}
 		if ev != nil && o.cfg.Inspect {
-			o.events++
-			o.count(&o.cfg.Live, 0)
+			o.event()
 			o.cfg.Emit(ev)
 		}
 		return
 	}
 	if o.cfg.Inspect {
-		o.events++
-		o.count(&o.cfg.Live, 0)
+		o.event()
 		o.cfg.Emit(ev)
 	}
 	if o.cfg.Inventory == nil {
@@ -342,23 +340,25 @@ func (o *output) handle(ob *observation) {
 			}
 		}
 		a.Phonehome = &ph
-		o.alerts++
-		o.count(&o.cfg.Live, 1)
-		o.events++
-		o.count(&o.cfg.Live, 0)
+		o.alert()
+		o.event()
 		o.cfg.Emit(&a)
 	}
 }
 
-// count mirrors the output's counters into Live (0: events, 1: alerts).
-func (o *output) count(l **Live, which int) {
-	if *l == nil {
-		return
+// event and alert count what the output emitted, mirrored into Live
+// for the metrics.
+func (o *output) event() {
+	o.events++
+	if o.cfg.Live != nil {
+		o.cfg.Live.events.Add(1)
 	}
-	if which == 0 {
-		(*l).events.Add(1)
-	} else {
-		(*l).alerts.Add(1)
+}
+
+func (o *output) alert() {
+	o.alerts++
+	if o.cfg.Live != nil {
+		o.cfg.Live.alerts.Add(1)
 	}
 }
 

@@ -649,7 +649,7 @@ func matchedOf(h rules.Hit, c *rules.Contact, nameField string) (alert.Matched, 
 	case rules.KindCIDR:
 		return alert.Matched{Atomic: c.Addr.String(), Field: "destination.ip"}, true
 	case rules.KindPort:
-		return alert.Matched{Atomic: itoa(int(c.Port)), Field: "destination.port"}, true
+		return alert.Matched{Atomic: strconv.Itoa(int(c.Port)), Field: "destination.port"}, true
 	case rules.KindASN:
 		return alert.Matched{Atomic: rules.FormatASN(c.ASN), Field: "destination.as.number"}, true
 	case rules.KindCountry:
