@@ -17,7 +17,7 @@ LDFLAGS   := -s -w -X main.version=$(VERSION)
 # groff-base (rpm -qpl on the package, groff -ww on the man page in
 # go test ./deploy, make package); later issues add rsyslog.
 # Installed only when missing.
-DEB_PACKAGES ?= postgresql chromium fonts-liberation libpcap-dev gcc tcpdump iproute2 dnsmasq-base bind9-dnsutils curl openssl ethtool tcpreplay prometheus prometheus-alertmanager systemd logrotate rpm groff-base
+DEB_PACKAGES ?= postgresql chromium fonts-liberation libpcap-dev gcc tcpdump iproute2 dnsmasq-base bind9-dnsutils curl openssl ethtool tcpreplay prometheus prometheus-alertmanager systemd logrotate rpm groff-base sqlite3 man-db
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 .PHONY: all build run test deps vet lint fmt fuzz clean demo bench

@@ -125,11 +125,13 @@ func TestCrashSafety(t *testing.T) {
 			t.Fatalf("host %s: %d contacts, names %v", ip, h.Contacts, h.Names)
 		}
 	}
-	// SQLite's own check of the file.
-	if out, err := exec.Command("sh", "-c", "command -v sqlite3").Output(); err == nil && len(out) > 0 {
-		check, err := exec.Command("sqlite3", db, "PRAGMA integrity_check").Output()
-		if err != nil || string(bytes.TrimSpace(check)) != "ok" {
-			t.Fatalf("integrity_check: %q %v", check, err)
-		}
+	// SQLite's own check of the file (Debian sqlite3, installed by make test).
+	if _, err := exec.LookPath("sqlite3"); err != nil {
+		t.Log("sqlite3 not installed (apt-get install sqlite3): PRAGMA integrity_check not run")
+		return
+	}
+	check, err := exec.Command("sqlite3", db, "PRAGMA integrity_check").Output()
+	if err != nil || string(bytes.TrimSpace(check)) != "ok" {
+		t.Fatalf("integrity_check: %q %v", check, err)
 	}
 }
