@@ -134,11 +134,11 @@ func run(argv []string, stdout, stderr io.Writer) int {
 	rulesList := rulesCmd.Command("list", "List the rules in force.")
 	rulesList.Flag("rules", "Rules file; repeatable.").StringsVar(&a.ruleFiles)
 	rulesList.Flag("rules.no-builtin", "Do not load the built-in profiles.").BoolVar(&a.noBuiltin)
-	rulesTest := rulesCmd.Command("test", "Show which rules a name or an address matches.")
+	rulesTest := rulesCmd.Command("test", "Show which rules names, addresses or whole contacts match, and why.")
 	rulesTest.Flag("rules", "Rules file; repeatable.").StringsVar(&a.ruleFiles)
 	rulesTest.Flag("rules.no-builtin", "Do not load the built-in profiles.").BoolVar(&a.noBuiltin)
 	rulesTest.Flag("json", "Print JSON.").BoolVar(&a.testJSON)
-	rulesTest.Arg("input", "Names or addresses.").Required().StringsVar(&a.testInputs)
+	rulesTest.Arg("input", "Names, addresses, AS numbers (AS200107), country=RU, or contacts such as name=dnl-01.geo.kaspersky.com,addr=8.8.8.8,port=53/udp.").Required().StringsVar(&a.testInputs)
 	var rio rulesIOArgs
 	rulesExport := rulesCmd.Command("export", "Write the rules of the built-in profiles and the given files for another tool (stdout).")
 	rulesExport.Flag("format", "zeek-intel, suricata, hosts or rpz.").Required().EnumVar(&rio.format, rules.ExportFormats()...)
