@@ -147,9 +147,9 @@ type Outputs struct {
 	outs    []*Output
 	onError func(name string, err error)
 	ctx     context.Context // cancelled by Close when its deadline passes
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	closed bool
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	closed  bool
 }
 
 // NewOutputs starts one goroutine per sink. onError, when not nil, is
