@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -168,14 +169,23 @@ func TestAlertsFileReopened(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "alerts.json")
 	a := &args{alertsOut: path}
-	w, closeOut, err := openOutputs(a, io.Discard)
+	outs, err := openOutputs(a, io.Discard, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
 	ev := func(id string) *alert.Event { return &alert.Event{Event: alert.EventMeta{Kind: "alert", Dataset: id}} }
-	if err := w.Write(ev("first")); err != nil {
-		t.Fatal(err)
+	// waitSent waits for the output to have written n events: the
+	// output goroutine writes, not the caller.
+	waitSent := func(n uint64) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); outs.Stats()[0].Sent < n; time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("output stats %+v, want %d sent", outs.Stats()[0], n)
+			}
+		}
 	}
+	outs.Emit(ev("first"))
+	waitSent(1)
 	if err := os.Rename(path, path+".1"); err != nil { // logrotate, create mode
 		t.Fatal(err)
 	}
@@ -185,13 +195,13 @@ func TestAlertsFileReopened(t *testing.T) {
 	if err := a.reopenAlerts(); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.Write(ev("second")); err != nil {
+	outs.Emit(ev("second"))
+	if _, err := closeOutputs(outs, 10*time.Second, slog.New(slog.DiscardHandler)); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.Flush(); err != nil {
-		t.Fatal(err)
+	if s := outs.Stats()[0]; s.Sent != 2 {
+		t.Fatalf("stats %+v", s)
 	}
-	closeOut()
 	old, _ := os.ReadFile(path + ".1")
 	cur, _ := os.ReadFile(path)
 	if !strings.Contains(string(old), `"first"`) || strings.Contains(string(old), `"second"`) || !strings.Contains(string(cur), `"second"`) || strings.Contains(string(cur), `"first"`) {

@@ -16,7 +16,6 @@ import (
 	"runtime/debug"
 	"runtime/pprof"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -76,7 +75,8 @@ type args struct {
 	web              webArgs
 	live             liveArgs
 	cpuProfile       string
-	reopenAlerts     func() error // set when alerts go to a file
+	reopenAlerts     func() error // reopens the file outputs
+	outputDrain      time.Duration
 	memProfile       string
 	report           reportArgs
 	geoASN           string
@@ -117,7 +117,8 @@ func run(argv []string, stdout, stderr io.Writer) int {
 	runCmd := app.Command("run", "Read captures, match, write alerts, keep the inventory, print a summary.")
 	addCommon(runCmd)
 	runCmd.Flag("alerts.out", "Write alert events (ECS JSON lines) to this file; shorthand for --output ecs:PATH.").StringVar(&a.alertsOut)
-	runCmd.Flag("output", "Alert output: ecs:PATH or ecs:- (stdout); repeatable. Default ecs:-.").StringsVar(&a.outputs)
+	runCmd.Flag("output", "Event output, repeatable: ecs:PATH, ecs:- (stdout), eve:PATH, syslog+udp|tcp|tls://HOST:PORT, kafka://BROKER[,BROKER]/TOPIC, alertmanager+http(s)://HOST:PORT, webhook+https://URL; options after ?, e.g. ?observations=0.1 (see README). Default ecs:-.").StringsVar(&a.outputs)
+	runCmd.Flag("output.drain-timeout", "At the end of a run, how long outputs may take to deliver what they hold.").Default("10s").DurationVar(&a.outputDrain)
 	runCmd.Flag("alert.dedup-window", "One alert per host × rule per window of packet time.").Default("24h").DurationVar(&a.dedupWindow)
 	addStorageFlags(runCmd, &a.storage, true)
 	addWebFlags(runCmd, &a.web)
@@ -248,55 +249,6 @@ func parseHomeNets(in []string) ([]netip.Prefix, error) {
 	return out, nil
 }
 
-// openOutputs returns the sink for alert events. Only ECS files and stdout
-// exist so far; other SPECs are refused by name.
-func openOutputs(a *args, stdout io.Writer) (*alert.Writer, func() error, error) {
-	specs := a.outputs
-	if a.alertsOut != "" {
-		specs = append(specs, "ecs:"+a.alertsOut)
-	}
-	if len(specs) == 0 {
-		specs = []string{"ecs:-"}
-	}
-	if len(specs) > 1 {
-		return nil, nil, usage("--output: one output at a time for now (got %d)", len(specs))
-	}
-	spec := specs[0]
-	if len(spec) < 4 || spec[:4] != "ecs:" {
-		return nil, nil, usage("--output %q: only ecs:PATH and ecs:- are supported", spec)
-	}
-	path := spec[4:]
-	if path == "-" || path == "" {
-		return alert.NewWriter(stdout), func() error { return nil }, nil
-	}
-	// Appended to, never truncated: a restart must not lose the alerts
-	// already written, and logrotate's copytruncate stays safe.
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
-	if err != nil {
-		return nil, nil, usage("--output: %v", err)
-	}
-	w := alert.NewWriter(f)
-	var mu sync.Mutex
-	// SIGHUP (and /-/reload) reopen the file, for logrotate's create mode.
-	a.reopenAlerts = func() error {
-		nf, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
-		if err != nil {
-			return fmt.Errorf("reopening %s: %w", path, err)
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		err = w.Swap(nf)
-		f.Close()
-		f = nf
-		return err
-	}
-	return w, func() error {
-		mu.Lock()
-		defer mu.Unlock()
-		return f.Close()
-	}, nil
-}
-
 func runSensor(a *args, inspect bool, stdout, stderr io.Writer, log *slog.Logger) error {
 	if a.cpuProfile != "" {
 		f, err := os.Create(a.cpuProfile)
@@ -385,13 +337,21 @@ func sense(a *args, inspect bool, stdout io.Writer, log *slog.Logger) (*pipeline
 		}
 		sources = append(sources, f)
 	}
+	// inspect writes every observation to stdout, synchronously: it is
+	// for analysts and tests, and must lose nothing. run hands events to
+	// the outputs, whose queues never block the capture.
+	var inspectOut *alert.Writer
+	var outs *alert.Outputs
 	if inspect {
-		a.outputs, a.alertsOut = nil, ""
-	}
-	w, closeOut, err := openOutputs(a, stdout)
-	if err != nil {
+		inspectOut = alert.NewWriter(stdout)
+	} else if outs, err = openOutputs(a, stdout, log); err != nil {
 		return nil, nil, err
 	}
+	defer func() {
+		if outs != nil { // an error before the run: nothing was sent
+			outs.Close(context.Background())
+		}
+	}()
 	observer := alert.Observer{Hostname: a.observerName, Type: "sensor", Product: "phonehome", Version: buildVersion()}
 	if observer.Hostname == "" {
 		observer.Hostname, _ = os.Hostname()
@@ -422,17 +382,21 @@ func sense(a *args, inspect bool, stdout io.Writer, log *slog.Logger) (*pipeline
 	ruleSet.Store(set)
 	var writeErr error
 	cfg := pipeline.Config{
-		Workers:   a.workers,
-		Inspect:   inspect,
-		Flow:      flow.Config{MaxFlows: max(a.flowMax/a.workers, 1)},
-		HelloMax:  int(a.helloMax),
-		Rules:     ruleSet.Load,
-		Geo:       geoDB.DB,
-		Inventory: inv,
-		Observer:  observer,
-		Log:       log,
+		Workers: a.workers,
+		Inspect: inspect,
+		// Observations are built only when an output takes them.
+		Observations: outs != nil && outs.WantObservations(),
+		Flow:         flow.Config{MaxFlows: max(a.flowMax/a.workers, 1)},
+		HelloMax:     int(a.helloMax),
+		Rules:        ruleSet.Load,
+		Geo:          geoDB.DB,
+		Inventory:    inv,
+		Observer:     observer,
+		Log:          log,
 		Emit: func(e *alert.Event) {
-			if err := w.Write(e); err != nil && writeErr == nil {
+			if outs != nil {
+				outs.Emit(e)
+			} else if err := inspectOut.Write(e); err != nil && writeErr == nil {
 				writeErr = err
 			}
 		},
@@ -475,7 +439,11 @@ func sense(a *args, inspect bool, stdout io.Writer, log *slog.Logger) (*pipeline
 		}
 		go geoDB.Watch(ctx, 30*time.Second)
 	}
-	stats, runErr := live.run(ctx, sources, cfg, w.Flush)
+	var flush func() error
+	if inspectOut != nil {
+		flush = inspectOut.Flush
+	}
+	stats, runErr := live.run(ctx, sources, cfg, flush)
 	if stopStore != nil {
 		fs, err := stopStore()
 		stats.Store = fmt.Sprintf("%s: %d rows in %d writes, %d failed", a.storage.where(), fs.Rows, fs.Flushes, fs.Failures)
@@ -483,11 +451,18 @@ func sense(a *args, inspect bool, stdout io.Writer, log *slog.Logger) (*pipeline
 			writeErr = err
 		}
 	}
-	if err := w.Flush(); err != nil && writeErr == nil {
-		writeErr = err
+	if inspectOut != nil {
+		if err := inspectOut.Flush(); err != nil && writeErr == nil {
+			writeErr = err
+		}
 	}
-	if err := closeOut(); err != nil && writeErr == nil {
-		writeErr = err
+	if outs != nil {
+		var err error
+		stats.Outputs, err = closeOutputs(outs, a.outputDrain, log)
+		outs = nil
+		if err != nil && writeErr == nil {
+			writeErr = err
+		}
 	}
 	if writeErr != nil {
 		return stats, inv, fmt.Errorf("writing events: %w", writeErr)

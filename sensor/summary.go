@@ -55,6 +55,13 @@ func printSummary(w io.Writer, a *args, st *pipeline.Stats, inv *inventory.Inven
 	if st.Store != "" {
 		p("  inventory\t%s", st.Store)
 	}
+	for _, o := range st.Outputs {
+		line := fmt.Sprintf("%d sent, %d retried, %d dropped (queue full), %d failed", o.Sent, o.Retried, o.Dropped, o.Failed)
+		if o.Failed > 0 && o.LastError != "" {
+			line += "; last error: " + o.LastError
+		}
+		p("  output %s\t%s", o.Name, line)
+	}
 	if st.QueueDrops > 0 {
 		p("  queue drops\t%d", st.QueueDrops)
 	}

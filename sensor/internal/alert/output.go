@@ -132,7 +132,7 @@ type Output struct {
 	sink Sink
 	q    chan *Record
 	done chan struct{}
-	acc  float64 // observation sampling accumulator (Offer's goroutine only)
+	seen uint64 // observations offered (Emit's goroutine only), for sampling
 
 	sent, retried, dropped, failed atomic.Uint64
 	errMu                          sync.Mutex
@@ -217,12 +217,9 @@ func (out *Output) wants(e *Event) bool {
 	if p >= 1 {
 		return true
 	}
-	out.acc += p
-	if out.acc >= 1 {
-		out.acc--
-		return true
-	}
-	return false
+	// Every 1/p-th: exactly ⌊n·p⌋ of the first n observations.
+	out.seen++
+	return uint64(float64(out.seen)*p) > uint64(float64(out.seen-1)*p)
 }
 
 // Reopen reopens every file sink (SIGHUP, for logrotate). Every sink is

@@ -51,9 +51,26 @@ func ParseSpec(raw string) (*Spec, error) {
 		s.Path = rest
 		s.Config.Name = s.Scheme + ":" + rest
 	default:
-		u, err := url.Parse(raw)
+		// kafka://b1:9092,b2:9092/topic: net/url takes one host only, so
+		// the list is parsed with its first host and put back after.
+		toParse, hosts := raw, ""
+		if _, rest, ok := strings.Cut(raw, "://"); ok {
+			auth, _, _ := strings.Cut(rest, "/")
+			auth, _, _ = strings.Cut(auth, "?")
+			if i := strings.LastIndexByte(auth, '@'); i >= 0 {
+				auth = auth[i+1:]
+			}
+			if first, _, list := strings.Cut(auth, ","); list {
+				hosts = auth
+				toParse = strings.Replace(raw, auth, first, 1)
+			}
+		}
+		u, err := url.Parse(toParse)
 		if err != nil {
 			return nil, fmt.Errorf("--output %q: %w", raw, err)
+		}
+		if hosts != "" {
+			u.Host = hosts
 		}
 		if u.Host == "" {
 			return nil, fmt.Errorf("--output %q: no host", raw)

@@ -132,7 +132,7 @@ func (w *worker) flowDone(f *flow.Flow) {
 		last:  time.Unix(0, f.Last).UTC(),
 	}
 	var ev *alert.Event
-	if w.cfg.Inspect {
+	if w.cfg.everyObservation() {
 		ev = w.flowEvent(f)
 		ev.Event.Type = []string{"end"}
 		ev.Timestamp = s.last

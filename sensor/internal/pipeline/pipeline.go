@@ -31,7 +31,10 @@ type Config struct {
 	// Inspect emits every observation (matched or not) as an event; when
 	// false only alerts are emitted.
 	Inspect bool
-	Flow    flow.Config
+	// Observations emits every observation as an event besides the
+	// alerts (an output takes observations, sampled or not).
+	Observations bool
+	Flow         flow.Config
 	// HelloMax bounds the bytes gathered for one ClientHello, over TCP
 	// segments or QUIC CRYPTO frames (0: DefaultHelloMax).
 	HelloMax int
@@ -58,6 +61,10 @@ type Config struct {
 	// Live, when set, is kept up to date while the pipeline runs.
 	Live *Live
 }
+
+// everyObservation tells whether an event is built for every
+// observation, matched or not.
+func (c *Config) everyObservation() bool { return c.Inspect || c.Observations }
 
 // Counters are the extraction counters of one worker.
 type Counters struct {
@@ -133,8 +140,9 @@ type Stats struct {
 	// Learned-address table at the end of the run.
 	LearnedLen                                   int
 	LearnedAdded, LearnedEvicted, LearnedExpired uint64
-	Warnings                                     []string // truncated or damaged captures
-	Store                                        string   // what was written to the inventory store (set by the caller)
+	Warnings                                     []string            // truncated or damaged captures
+	Store                                        string              // what was written to the inventory store (set by the caller)
+	Outputs                                      []alert.OutputStats // what each output did with the events (set by the caller)
 	Started                                      time.Time
 	Elapsed                                      time.Duration
 	First                                        time.Time // packet time of the first and last packet
@@ -287,13 +295,13 @@ func (o *output) handle(ob *observation) {
 		if o.cfg.Inventory != nil {
 			o.cfg.Inventory.AddFlow(ob.flow.client, ob.flow.categories, ob.flow.traffic)
 		}
-		if ev != nil && o.cfg.Inspect {
+		if ev != nil && o.cfg.everyObservation() {
 			o.event()
 			o.cfg.Emit(ev)
 		}
 		return
 	}
-	if o.cfg.Inspect {
+	if o.cfg.everyObservation() {
 		o.event()
 		o.cfg.Emit(ev)
 	}

@@ -318,7 +318,7 @@ func (w *worker) dnsMessage(b []byte, transport string) {
 	if m.Response && len(w.hits) > 0 {
 		w.learn(m, matched)
 	}
-	if len(w.hits) == 0 && !w.cfg.Inspect {
+	if len(w.hits) == 0 && !w.cfg.everyObservation() {
 		return
 	}
 	p := &w.pkt
@@ -524,7 +524,7 @@ func (w *worker) reportHello(h *extract.ClientHello, proto, transport string, un
 	}
 	w.hits, matched = dedupHits(w.hits, matched)
 	w.name = extract.AppendName(w.name[:0], h.SNI)
-	if len(w.hits) == 0 && !w.cfg.Inspect {
+	if len(w.hits) == 0 && !w.cfg.everyObservation() {
 		return nil
 	}
 	ev := w.baseEvent(proto, transport)
@@ -593,7 +593,7 @@ func (w *worker) httpRequest(payload []byte) int {
 	c.Name = bytesString(w.name)
 	w.matchContact(set, &c, "url.domain", &matched, w.curFlow == nil)
 	w.hits, matched = dedupHits(w.hits, matched)
-	if len(w.hits) > 0 || w.cfg.Inspect {
+	if len(w.hits) > 0 || w.cfg.everyObservation() {
 		ev := w.baseEvent("http", "tcp")
 		ev.HTTP = &alert.HTTP{Request: alert.HTTPRequest{Method: string(extract.AppendText(nil, r.Method, 32))}}
 		if v := r.Version; len(v) > 5 {
@@ -735,7 +735,7 @@ func (w *worker) emit(ev *alert.Event, client netip.Addr, server netip.AddrPort,
 	o := &observation{event: ev, client: client.Unmap(), server: server, matched: matched}
 	if len(w.hits) > 0 {
 		o.hits = append([]rules.Hit(nil), w.hits...)
-		if w.cfg.Inspect {
+		if w.cfg.everyObservation() {
 			ev.Rule = ruleObject(o.hits[0])
 			en := make([]alert.Enrichment, len(o.hits))
 			for i, h := range o.hits {
