@@ -61,6 +61,17 @@ type Snapshot struct {
 	// GeoIPBuilt are the build times of the GeoIP databases in force, by
 	// database: embedded, country, asn.
 	GeoIPBuilt []Timestamp
+	// Outputs are the event outputs, named as configured (credentials
+	// removed): a bounded set from the configuration, not the wire.
+	Outputs []Output
+}
+
+// Output counts what one event output did: every event offered to it is
+// sent, dropped (queue full) or failed (retries spent), or still queued.
+type Output struct {
+	Name                           string
+	Sent, Retried, Dropped, Failed uint64
+	Queued, QueueCap               int
 }
 
 // Source is one capture source.
@@ -178,6 +189,7 @@ type Metrics struct {
 	flushes, flushFailures, flushRows, flushDuration, flushPending                          *prometheus.Desc
 	rulesReloads, rulesFailures, rulesOK, rulesSuccessTime, rulesLoaded                     *prometheus.Desc
 	geoReloads, geoFailures, geoOK, geoSuccessTime, geoBuilt                                *prometheus.Desc
+	outputEvents, outputQueue, outputQueueCap                                               *prometheus.Desc
 	buildInfo                                                                               *prometheus.Desc
 }
 
@@ -280,6 +292,9 @@ func newDescs() *Metrics {
 	m.geoOK = d("geoip_last_reload_successful", "1 if the last reload of the GeoIP databases succeeded, else 0.")
 	m.geoSuccessTime = d("geoip_last_reload_success_timestamp_seconds", "When the GeoIP databases in force were loaded.")
 	m.geoBuilt = d("geoip_database_build_timestamp_seconds", "Build time of a GeoIP database in force (mmdb build_epoch).", "database")
+	m.outputEvents = d("output_events_total", "Events offered to an output, by what became of them: sent, retried (re-sent after a failure), dropped (queue full) or failed (retries spent).", "output", "result")
+	m.outputQueue = d("output_queue_length", "Events waiting in an output's queue.", "output")
+	m.outputQueueCap = d("output_queue_capacity", "Capacity of an output's queue; events beyond it are dropped.", "output")
 	m.buildInfo = d("build_info", "A metric with a constant '1' value labelled by the version of phonehome and the Go version it was built with.", "version", "goversion")
 	return m
 }
@@ -338,6 +353,14 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	counter(m.hits, s.Hits)
 	counter(m.events, s.Events)
 	counter(m.geoLookups, s.GeoLookups)
+	for _, o := range s.Outputs {
+		counter(m.outputEvents, o.Sent, o.Name, "sent")
+		counter(m.outputEvents, o.Retried, o.Name, "retried")
+		counter(m.outputEvents, o.Dropped, o.Name, "dropped")
+		counter(m.outputEvents, o.Failed, o.Name, "failed")
+		gauge(m.outputQueue, float64(o.Queued), o.Name)
+		gauge(m.outputQueueCap, float64(o.QueueCap), o.Name)
+	}
 	for _, a := range s.Alerts {
 		counter(m.alerts, a.N, a.Profile, a.Category, a.Kind, a.Severity)
 	}

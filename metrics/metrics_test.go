@@ -40,6 +40,7 @@ func full() Snapshot {
 		GeoIP:       Reload{Reloads: 0, LastSuccessful: true, LastSuccess: time.Unix(1700000000, 0)},
 		RulesLoaded: []Count{{"kaspersky", 40}, {"russian-hosted", 1}},
 		GeoIPBuilt:  []Timestamp{{"embedded", built}},
+		Outputs:     []Output{{Name: "syslog+tcp://127.0.0.1:514", Sent: 9, Retried: 2, Dropped: 1, Failed: 1, Queued: 3, QueueCap: 10000}},
 	}
 }
 

@@ -405,7 +405,7 @@ func sense(a *args, inspect bool, stdout io.Writer, log *slog.Logger) (*pipeline
 	defer stop()
 	// The HTTP surface (sensor/web.go): metrics, health, hosts, report.
 	reloads := newReloader(a, &ruleSet, geoDB, log)
-	httpSrv, err := startWeb(ctx, a, &cfg, geoDB, reloads)
+	httpSrv, err := startWeb(ctx, a, &cfg, geoDB, reloads, outs)
 	if err != nil {
 		if stopStore != nil {
 			stopStore()

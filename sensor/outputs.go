@@ -11,10 +11,16 @@ import (
 	"time"
 
 	"github.com/phonehome-sensor/phonehome/sensor/internal/alert"
+	"github.com/phonehome-sensor/phonehome/sensor/internal/alert/alertmanager"
 )
 
 // sinkOpeners open the sinks of the URL-style --output schemes.
-var sinkOpeners = map[string]func(*alert.Spec) (alert.Sink, error){}
+var sinkOpeners = map[string]func(*alert.Spec) (alert.Sink, error){
+	"alertmanager+http":  openAlertmanager,
+	"alertmanager+https": openAlertmanager,
+}
+
+func openAlertmanager(s *alert.Spec) (alert.Sink, error) { return alertmanager.New(s) }
 
 // openOutputs starts the event outputs of a run: every --output (and
 // --alerts.out), or ECS on stdout when none is given. Each has its own

@@ -177,6 +177,8 @@ type webServer struct {
 
 	storeMu sync.Mutex
 	store   inventory.Store // the server's own handle, opened on first use
+
+	outputs *alert.Outputs // nil for inspect
 }
 
 // startWeb starts the HTTP surface, when the run has one, and hooks the
@@ -184,8 +186,8 @@ type webServer struct {
 // cfg.Emit that counts alerts by profile, category, kind and severity.
 // Call it after the capture, the store and the inventory are open, just
 // before the pipeline runs; stop it when the run is over.
-func startWeb(ctx context.Context, a *args, cfg *pipeline.Config, geoDB *geo.Reloader, reloads *reloader) (*webServer, error) {
-	w := &webServer{a: a, rules: cfg.Rules, inv: cfg.Inventory, geo: geoDB, reloads: reloads, log: cfg.Log,
+func startWeb(ctx context.Context, a *args, cfg *pipeline.Config, geoDB *geo.Reloader, reloads *reloader, outs *alert.Outputs) (*webServer, error) {
+	w := &webServer{a: a, rules: cfg.Rules, inv: cfg.Inventory, geo: geoDB, reloads: reloads, log: cfg.Log, outputs: outs,
 		done: ctx.Done(), files: len(a.files) > 0, alerts: map[alertKey]uint64{}}
 	if w.log == nil {
 		w.log = slog.New(slog.DiscardHandler)
@@ -471,6 +473,12 @@ func (w *webServer) snapshot() metrics.Snapshot {
 			metrics.UnseenCount{Protocol: "quic", Reason: r, N: st.UnseenQUIC[i]})
 	}
 
+	if w.outputs != nil {
+		for _, o := range w.outputs.Stats() {
+			s.Outputs = append(s.Outputs, metrics.Output{Name: o.Name, Sent: o.Sent, Retried: o.Retried, Dropped: o.Dropped,
+				Failed: o.Failed, Queued: o.Queued, QueueCap: o.QueueCap})
+		}
+	}
 	w.alertsMu.Lock()
 	for k, n := range w.alerts {
 		s.Alerts = append(s.Alerts, metrics.AlertCount{Profile: k.profile, Category: k.category, Kind: k.kind, Severity: k.severity, N: n})

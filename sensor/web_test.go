@@ -238,7 +238,8 @@ func TestWebPagesInChromium(t *testing.T) {
 	}
 	metrics := getTest(t, client, base+"/metrics")
 	for _, want := range []string{"phonehome_rules_reloads_total 1", "phonehome_geoip_reloads_total 1", "phonehome_rules_last_reload_successful 1",
-		"phonehome_inventory_flushes_total", "phonehome_capture_running 0"} {
+		"phonehome_inventory_flushes_total", "phonehome_capture_running 0", `phonehome_output_queue_capacity{output="ecs:-"} 10000`,
+		`phonehome_output_events_total{output="ecs:-",result="dropped"} 0`} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics lacks %q", want)
 		}
