@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -133,5 +134,115 @@ func TestCrashSafety(t *testing.T) {
 	check, err := exec.Command("sqlite3", db, "PRAGMA integrity_check").Output()
 	if err != nil || string(bytes.TrimSpace(check)) != "ok" {
 		t.Fatalf("integrity_check: %q %v", check, err)
+	}
+}
+
+// TestCrashLoop: twenty runs in a row, each killed with SIGKILL at a
+// random point while it reads a capture from a pipe (mid-batch,
+// mid-flush, at start-up), each restarted on the same store. After every
+// kill the store opens and is sound, and nothing it held before is lost:
+// the hosts only accumulate, their contact counts only grow.
+func TestCrashLoop(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and kills the binary twenty times")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "phonehome")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	db := filepath.Join(dir, "inv.db")
+	rng := rand.New(rand.NewPCG(11, 28)) // fixed: a failure can be replayed
+	_, sqliteErr := exec.LookPath("sqlite3")
+	prev := map[netip.Addr]inventory.Host{}
+	const runs, perRun = 20, 400
+	for run := range runs {
+		fifo := filepath.Join(dir, fmt.Sprintf("tap%d.pcap", run))
+		if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+			t.Skipf("no FIFO here: %v", err)
+		}
+		// New hosts each run, and hosts 0-49 again so that counts grow.
+		capture := hostsCapture(t, 50+run*perRun, perRun)
+		again := hostsCapture(t, 0, 50)
+		cmd := exec.Command(bin, "run", "-r", fifo, "--storage.path", db, "--storage.flush-interval", "20ms", "--log.level", "error")
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		writer, killed := make(chan struct{}), make(chan struct{})
+		go func() {
+			defer close(writer)
+			// Non-blocking open: a sensor killed before it opened the
+			// pipe must not leave the writer waiting for a reader.
+			var pipe *os.File
+			for pipe == nil {
+				f, err := os.OpenFile(fifo, os.O_WRONLY|syscall.O_NONBLOCK, 0)
+				if err == nil {
+					pipe = f
+					break
+				}
+				select {
+				case <-killed:
+					return
+				case <-time.After(time.Millisecond):
+				}
+			}
+			defer pipe.Close()
+			// The pcap header comes with the first chunk; then packets
+			// trickle in so that the kill lands anywhere in the run.
+			hdrLen := 24
+			pipe.Write(capture)
+			body := again[hdrLen:]
+			for len(body) > 0 {
+				n := min(len(body), 600)
+				if _, err := pipe.Write(body[:n]); err != nil {
+					return
+				}
+				body = body[n:]
+				time.Sleep(2 * time.Millisecond)
+			}
+			<-killed // kept open until the kill: the sensor waits for more
+		}()
+		kill := time.Duration(rng.IntN(300)) * time.Millisecond
+		select {
+		case err := <-exited:
+			t.Fatalf("run %d ended before the kill (%v): %v\n%s", run, kill, err, stderr.String())
+		case <-time.After(kill):
+		}
+		cmd.Process.Signal(syscall.SIGKILL)
+		<-exited
+		close(killed)
+		<-writer
+
+		if _, err := os.Stat(db); err != nil {
+			if run == 0 {
+				continue // killed before the store was created
+			}
+			t.Fatalf("run %d: store gone: %v", run, err)
+		}
+		hosts := storedHosts(t, db) // fails the test if the store does not open
+		for ip, h := range prev {
+			now, ok := hosts[ip]
+			if !ok {
+				t.Fatalf("run %d (killed after %v): host %s lost", run, kill, ip)
+			}
+			if now.Contacts < h.Contacts {
+				t.Fatalf("run %d (killed after %v): host %s went from %d to %d contacts", run, kill, ip, h.Contacts, now.Contacts)
+			}
+		}
+		if sqliteErr == nil {
+			check, err := exec.Command("sqlite3", db, "PRAGMA integrity_check").Output()
+			if err != nil || string(bytes.TrimSpace(check)) != "ok" {
+				t.Fatalf("run %d: integrity_check: %q %v", run, check, err)
+			}
+		}
+		t.Logf("run %d: killed after %v: %d hosts stored", run, kill, len(hosts))
+		prev = hosts
+	}
+	if len(prev) < perRun {
+		t.Errorf("only %d hosts stored after %d runs: the kills never let a flush through", len(prev), runs)
 	}
 }
