@@ -15,9 +15,10 @@ LDFLAGS   := -s -w -X main.version=$(VERSION)
 # end-to-end test in deploy/prometheus); systemd and logrotate
 # (systemd-analyze verify, logrotate runs in go test ./deploy); rpm and
 # groff-base (rpm -qpl on the package, groff -ww on the man page in
-# go test ./deploy, make package); later issues add rsyslog.
+# go test ./deploy, make package); rsyslog and rsyslog-gnutls (the syslog
+# output is tested against a real rsyslogd).
 # Installed only when missing.
-DEB_PACKAGES ?= postgresql chromium fonts-liberation libpcap-dev gcc tcpdump iproute2 dnsmasq-base bind9-dnsutils curl openssl ethtool tcpreplay prometheus prometheus-alertmanager systemd logrotate rpm groff-base sqlite3 man-db
+DEB_PACKAGES ?= postgresql chromium fonts-liberation libpcap-dev gcc tcpdump iproute2 dnsmasq-base bind9-dnsutils curl openssl ethtool tcpreplay prometheus prometheus-alertmanager systemd logrotate rpm groff-base sqlite3 man-db rsyslog rsyslog-gnutls
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 .PHONY: all build run test deps vet lint fmt fuzz clean demo bench

@@ -113,7 +113,11 @@ func TestBadInputExit2(t *testing.T) {
 		{"no file", []string{"run"}, "--read"},
 		{"bad rules", []string{"run", "-r", demo, "--rules", badRules}, badRules + ":"},
 		{"bad home net", []string{"run", "-r", demo, "--home-net", "10.0.0.0/33"}, "--home-net"},
-		{"bad output", []string{"run", "-r", demo, "--output", "kafka://x/y"}, "--output"},
+		{"unknown output", []string{"run", "-r", demo, "--output", "smtp://x/y"}, `unknown output "smtp"`},
+		{"bad output option", []string{"run", "-r", demo, "--output", "kafka://x/y?compression=rar"}, "compression"},
+		{"unknown output option", []string{"run", "-r", demo, "--output", "syslog+tcp://x:514?bogus=1"}, `unknown option "bogus"`},
+		{"password in output error", []string{"run", "-r", demo, "--output", "kafka://u:pw@x/y?queue=0"}, "u:xxxxx@"},
+		{"two outputs on stdout", []string{"run", "-r", demo, "--output", "ecs:-", "--output", "eve:-"}, "stdout is already an output"},
 		{"unknown command", []string{"frobnicate"}, "frobnicate"},
 	}
 	for _, c := range cases {

@@ -12,14 +12,25 @@ import (
 
 	"github.com/phonehome-sensor/phonehome/sensor/internal/alert"
 	"github.com/phonehome-sensor/phonehome/sensor/internal/alert/alertmanager"
+	"github.com/phonehome-sensor/phonehome/sensor/internal/alert/eve"
+	"github.com/phonehome-sensor/phonehome/sensor/internal/alert/kafka"
+	"github.com/phonehome-sensor/phonehome/sensor/internal/alert/syslog"
+	"github.com/phonehome-sensor/phonehome/sensor/internal/alert/webhook"
 )
 
 // sinkOpeners open the sinks of the URL-style --output schemes.
 var sinkOpeners = map[string]func(*alert.Spec) (alert.Sink, error){
+	"syslog+udp":         openSyslog,
+	"syslog+tcp":         openSyslog,
+	"syslog+tls":         openSyslog,
+	"kafka":              func(s *alert.Spec) (alert.Sink, error) { return kafka.New(s) },
 	"alertmanager+http":  openAlertmanager,
 	"alertmanager+https": openAlertmanager,
+	"webhook+http":       func(s *alert.Spec) (alert.Sink, error) { return webhook.New(s) },
+	"webhook+https":      func(s *alert.Spec) (alert.Sink, error) { return webhook.New(s) },
 }
 
+func openSyslog(s *alert.Spec) (alert.Sink, error)       { return syslog.New(s) }
 func openAlertmanager(s *alert.Spec) (alert.Sink, error) { return alertmanager.New(s) }
 
 // openOutputs starts the event outputs of a run: every --output (and
@@ -62,6 +73,9 @@ func openOutputs(a *args, stdout io.Writer, log *slog.Logger) (*alert.Outputs, e
 			return nil, usage("--output %q: %v", raw, err)
 		}
 		outs.Add(spec.Config, sink)
+		if w, ok := sink.(*webhook.Sink); ok && !w.Signed() {
+			log.Warn("webhook output without a secret: its requests are not signed (secret-file= or $"+webhook.SecretEnv+")", "output", spec.Config.Name)
+		}
 	}
 	a.reopenAlerts = outs.Reopen
 	return outs, nil
@@ -73,16 +87,13 @@ func openSink(spec *alert.Spec, stdout io.Writer, stdoutUsed *bool) (alert.Sink,
 	case "ecs":
 		format = alert.ECSFormat
 	case "eve":
-		format = eveFormat
+		format = eve.Format
 	default:
 		open := sinkOpeners[spec.Scheme]
 		if open == nil {
 			return nil, fmt.Errorf("unknown output %q (known: ecs:PATH, eve:PATH, %s)", spec.Scheme, strings.Join(sinkSchemes(), ", "))
 		}
 		return open(spec)
-	}
-	if format == nil {
-		return nil, fmt.Errorf("output %q is not available in this build", spec.Scheme)
 	}
 	if err := spec.Unknown(); err != nil {
 		return nil, err
@@ -96,9 +107,6 @@ func openSink(spec *alert.Spec, stdout io.Writer, stdoutUsed *bool) (alert.Sink,
 	}
 	return alert.OpenFileSink(spec.Path, format)
 }
-
-// eveFormat is set once the EVE format is linked in.
-var eveFormat alert.Format
 
 func sinkSchemes() []string {
 	var out []string

@@ -70,10 +70,31 @@ func Permanent(err error) error {
 	return permanent{err}
 }
 
-// IsPermanent tells whether err was marked with Permanent.
+// partial is a batch delivered but for some events that cannot ever be.
+type partial struct {
+	failed int
+	err    error
+}
+
+func (p partial) Error() string { return p.err.Error() }
+func (p partial) Unwrap() error { return p.err }
+
+// PartlyFailed reports that a batch went out except for failed events
+// that retrying cannot deliver (too long for the receiver, say): they are
+// counted as failed, the rest as sent, and the batch is not retried.
+func PartlyFailed(failed int, err error) error {
+	if failed == 0 || err == nil {
+		return nil
+	}
+	return partial{failed, err}
+}
+
+// IsPermanent tells whether err was marked with Permanent or
+// PartlyFailed: retrying would not help.
 func IsPermanent(err error) bool {
 	var p permanent
-	return errors.As(err, &p)
+	var q partial
+	return errors.As(err, &p) || errors.As(err, &q)
 }
 
 // Selection says which events an output takes.
@@ -358,6 +379,13 @@ func (out *Output) send(ctx context.Context, batch []*Record) {
 			return
 		}
 		out.noteError(err)
+		var p partial
+		if errors.As(err, &p) {
+			f := min(uint64(p.failed), n)
+			out.sent.Add(n - f)
+			out.failed.Add(f)
+			return
+		}
 		if IsPermanent(err) || out.cfg.MaxRetries < 0 || attempt >= out.cfg.MaxRetries {
 			out.failed.Add(n)
 			return

@@ -318,6 +318,15 @@ func TestParseSpec(t *testing.T) {
 			t.Errorf("%s: error %v, want %q", tc.raw, err, tc.want)
 		}
 	}
+	for _, raw := range []string{"kafka://u:hunter2@b1,b2/t?queue=0", "webhook+https://u:hunter2@h/x?bogus=1", "webhook+https://u:hunter2@h:port/x"} {
+		s, err := ParseSpec(raw)
+		if err == nil {
+			err = s.Unknown()
+		}
+		if err == nil || strings.Contains(err.Error(), "hunter2") || !strings.Contains(err.Error(), "u:xxxxx@") {
+			t.Errorf("%s: error %v: want one, without the password", raw, err)
+		}
+	}
 	s, _ := ParseSpec("syslog+udp://h:1?facility=x&bogus=1")
 	if err := s.Unknown("facility"); err == nil || !strings.Contains(err.Error(), `unknown option "bogus"`) {
 		t.Errorf("Unknown: %v", err)
@@ -340,4 +349,22 @@ func BenchmarkEmit(b *testing.B) {
 	}
 	b.StopTimer()
 	outs.Close(context.Background())
+}
+
+// TestPartlyFailed: a batch sent but for events the receiver can never
+// take counts those as failed, the rest as sent, and is not retried.
+func TestPartlyFailed(t *testing.T) {
+	m := &memSink{fail: func(int) error { return PartlyFailed(1, errors.New("1 of 3 events too long")) }}
+	outs := NewOutputs(nil)
+	c := fast("p")
+	c.Linger = time.Second // the three events make one batch
+	c.Batch = 3
+	outs.Add(c, m)
+	for i := range 3 {
+		outs.Emit(ev(KindAlert, i))
+	}
+	outs.Close(context.Background())
+	if s := outs.Stats()[0]; s.Sent != 2 || s.Failed != 1 || s.Retried != 0 || m.calls != 1 {
+		t.Errorf("stats %+v after %d calls, want 2 sent, 1 failed, no retry", s, m.calls)
+	}
 }

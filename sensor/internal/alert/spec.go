@@ -1,6 +1,7 @@
 package alert
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"strconv"
@@ -24,7 +25,8 @@ import (
 //
 // File paths may carry the same query: `ecs:/var/log/x.json?observations=1`.
 type Spec struct {
-	Raw    string
+	Raw    string     // as given: may hold a password (user:pass@); errors show Safe
+	Safe   string     // Raw with any password replaced by xxxxx
 	Scheme string     // ecs, eve, syslog+udp, kafka, …
 	Path   string     // ecs and eve: the file ("-": stdout)
 	URL    *url.URL   // the other sinks; its RawQuery holds the sink's own options
@@ -34,12 +36,12 @@ type Spec struct {
 
 // ParseSpec parses one --output value.
 func ParseSpec(raw string) (*Spec, error) {
-	s := &Spec{Raw: raw}
+	s := &Spec{Raw: raw, Safe: redact(raw)}
 	rest := raw
 	var query string
 	scheme, after, ok := strings.Cut(raw, ":")
 	if !ok || scheme == "" {
-		return nil, fmt.Errorf("--output %q: want SCHEME:…, e.g. ecs:PATH or syslog+tcp://HOST:PORT", raw)
+		return nil, fmt.Errorf("--output %q: want SCHEME:…, e.g. ecs:PATH or syslog+tcp://HOST:PORT", s.Safe)
 	}
 	s.Scheme = strings.ToLower(scheme)
 	switch s.Scheme {
@@ -67,13 +69,13 @@ func ParseSpec(raw string) (*Spec, error) {
 		}
 		u, err := url.Parse(toParse)
 		if err != nil {
-			return nil, fmt.Errorf("--output %q: %w", raw, err)
+			return nil, fmt.Errorf("--output %q: %w", s.Safe, redactErr(err, raw))
 		}
 		if hosts != "" {
 			u.Host = hosts
 		}
 		if u.Host == "" {
-			return nil, fmt.Errorf("--output %q: no host", raw)
+			return nil, fmt.Errorf("--output %q: no host", s.Safe)
 		}
 		s.URL = u
 		query = u.RawQuery
@@ -82,7 +84,7 @@ func ParseSpec(raw string) (*Spec, error) {
 	}
 	q, err := url.ParseQuery(query)
 	if err != nil {
-		return nil, fmt.Errorf("--output %q: options: %w", raw, err)
+		return nil, fmt.Errorf("--output %q: options: %w", s.Safe, err)
 	}
 	s.Config.Alerts = true
 	for key, vals := range q {
@@ -117,12 +119,12 @@ func ParseSpec(raw string) (*Spec, error) {
 			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("--output %q: option %s=%q: %w", raw, key, v, err)
+			return nil, fmt.Errorf("--output %q: option %s=%q: %w", s.Safe, key, v, err)
 		}
 		q.Del(key)
 	}
 	if !s.Config.Alerts && s.Config.Observations == 0 {
-		return nil, fmt.Errorf("--output %q: alerts=false and no observations: nothing to send", raw)
+		return nil, fmt.Errorf("--output %q: alerts=false and no observations: nothing to send", s.Safe)
 	}
 	s.Query = q
 	if s.URL != nil {
@@ -145,7 +147,7 @@ func (s *Spec) Unknown(known ...string) error {
 				own = "none"
 			}
 			return fmt.Errorf("--output %q: unknown option %q (common options: observations, alerts, queue, batch, linger, retries, retry-max; %s options: %s)",
-				s.Raw, key, s.Scheme, own)
+				s.Safe, key, s.Scheme, own)
 		}
 	}
 	return nil
@@ -157,4 +159,38 @@ func positive(v string) (int, error) {
 		err = fmt.Errorf("must be positive")
 	}
 	return n, err
+}
+
+// password returns the PASS of SCHEME://USER:PASS@HOST…, or "".
+func password(raw string) string {
+	_, rest, ok := strings.Cut(raw, "://")
+	if !ok {
+		return ""
+	}
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		rest = rest[:i]
+	}
+	at := strings.LastIndexByte(rest, '@')
+	if at < 0 {
+		return ""
+	}
+	_, pass, _ := strings.Cut(rest[:at], ":")
+	return pass
+}
+
+// redact replaces the password of SCHEME://USER:PASS@HOST… with xxxxx.
+func redact(raw string) string {
+	if pass := password(raw); pass != "" {
+		return strings.Replace(raw, ":"+pass+"@", ":xxxxx@", 1)
+	}
+	return raw
+}
+
+// redactErr keeps net/url's errors, which quote the URL, from showing a
+// password.
+func redactErr(err error, raw string) error {
+	if pass := password(raw); pass != "" && strings.Contains(err.Error(), pass) {
+		return errors.New(strings.ReplaceAll(err.Error(), pass, "xxxxx"))
+	}
+	return err
 }
