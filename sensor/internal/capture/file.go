@@ -106,10 +106,12 @@ func (c *File) ReadPacket() ([]byte, gopacket.CaptureInfo, layers.LinkType, erro
 		}
 	}
 	if err != nil {
-		if errors.Is(err, io.EOF) {
+		// A record header read in full (CaptureLength set) but no data
+		// after it: pcapgo says io.EOF, as io.ReadFull does.
+		if errors.Is(err, io.EOF) && ci.CaptureLength == 0 {
 			return nil, ci, lt, io.EOF
 		}
-		if errors.Is(err, io.ErrUnexpectedEOF) {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 			return nil, ci, lt, fmt.Errorf("%s: %w after %d packets", c.name, ErrTruncated, c.packets)
 		}
 		return nil, ci, lt, fmt.Errorf("%s: after %d packets: %w", c.name, c.packets, err)

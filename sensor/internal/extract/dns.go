@@ -3,6 +3,7 @@ package extract
 import (
 	"encoding/binary"
 	"errors"
+	"strconv"
 	"strings"
 
 	"github.com/miekg/dns"
@@ -66,7 +67,25 @@ func DNSRData(rr dns.RR) string {
 	case *dns.PTR:
 		return DNSName(r.Ptr)
 	}
-	return strings.TrimPrefix(rr.String(), rr.Header().String())
+	var d string
+	switch r := rr.(type) {
+	case *dns.OPT:
+		return "" // a pseudo-record out of place: its String is a multi-line comment
+	case *dns.RFC3597:
+		// Types miekg/dns knows by name but has no struct for: their
+		// String does not start with Header().String().
+		d = `\# ` + strconv.Itoa(len(r.Rdata)/2) + " " + r.Rdata
+	default:
+		d = strings.TrimPrefix(rr.String(), rr.Header().String())
+	}
+	for i := 0; i < len(d); i++ {
+		if d[i] < 0x20 || d[i] > 0x7e {
+			// Zone-file text is escaped already; whatever is left
+			// (tabs, newlines, raw bytes) is escaped here.
+			return string(AppendText(nil, []byte(d), len(d)))
+		}
+	}
+	return d
 }
 
 // SplitTCPDNS takes one length-prefixed DNS message (RFC 1035 §4.2.2) off

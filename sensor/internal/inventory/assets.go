@@ -1,6 +1,7 @@
 package inventory
 
 import (
+	"bufio"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -117,7 +118,12 @@ func LoadAssets(path string) (*Assets, error) {
 
 // ReadAssets is LoadAssets over a reader; name is used in errors.
 func ReadAssets(name string, r io.Reader) (*Assets, error) {
-	cr := csv.NewReader(r)
+	// Spreadsheets save "CSV UTF-8" with a byte-order mark: skip it.
+	br := bufio.NewReader(r)
+	if b, err := br.Peek(3); err == nil && string(b) == "\ufeff" {
+		br.Discard(3)
+	}
+	cr := csv.NewReader(br)
 	cr.FieldsPerRecord = -1
 	cr.Comment = '#'
 	cr.TrimLeadingSpace = true
