@@ -77,6 +77,7 @@ type args struct {
 	cpuProfile       string
 	reopenAlerts     func() error // reopens the file outputs
 	outputDrain      time.Duration
+	memLimit         units.Base2Bytes
 	memProfile       string
 	report           reportArgs
 	geoASN           string
@@ -109,6 +110,7 @@ func run(argv []string, stdout, stderr io.Writer) int {
 		c.Flag("rules.disable", "Leave out one built-in profile by id (e.g. russian-hosted); repeatable.").StringsVar(&a.disabledProfiles)
 		c.Flag("home-net", "Network whose hosts are inventoried (CIDR); repeatable. Default: RFC 1918, RFC 6598, link-local, ULA.").StringsVar(&a.homeNets)
 		c.Flag("flow.max", "Flow table capacity (all workers together).").Default("262144").IntVar(&a.flowMax)
+		c.Flag("memory.limit", "Soft memory limit for the Go runtime (GC works harder near it); 0 derives it from --flow.max and --workers; $GOMEMLIMIT wins.").Default("0").BytesVar(&a.memLimit)
 		c.Flag("reassembly.hello-max", "Bytes gathered for one TLS or QUIC ClientHello before giving up (counted as unseen: buffer_cap).").Default("16KiB").BytesVar(&a.helloMax)
 		c.Flag("geoip.country", "Country database (mmdb: GeoLite2/GeoIP2 Country or City, DB-IP, ip-location-db). Default: the embedded one.").StringVar(&a.geoCountry)
 		c.Flag("geoip.asn", "ASN database (mmdb: GeoLite2 ASN, DB-IP ASN, ip-location-db asn). Default: none (no ASN rules).").StringVar(&a.geoASN)
@@ -250,6 +252,9 @@ func parseHomeNets(in []string) ([]netip.Prefix, error) {
 }
 
 func runSensor(a *args, inspect bool, stdout, stderr io.Writer, log *slog.Logger) error {
+	if limit := memoryLimit(a); limit > 0 {
+		debug.SetMemoryLimit(limit)
+	}
 	if a.cpuProfile != "" {
 		f, err := os.Create(a.cpuProfile)
 		if err != nil {
@@ -471,4 +476,20 @@ func sense(a *args, inspect bool, stdout io.Writer, log *slog.Logger) (*pipeline
 		return stats, inv, runErr
 	}
 	return stats, inv, nil
+}
+
+// memoryLimit is the soft limit handed to the Go runtime: what the caps
+// allow the tables to hold, plus room for everything else. Without it the
+// heap grows to twice what is live before a collection, and a flood of
+// short-lived garbage (QUIC key derivations) takes RSS past what the caps
+// promise. 0 when $GOMEMLIMIT is set (the runtime read it already).
+func memoryLimit(a *args) int64 {
+	if os.Getenv("GOMEMLIMIT") != "" {
+		return 0
+	}
+	if a.memLimit > 0 {
+		return int64(a.memLimit)
+	}
+	const base, perFlow, perWorker = 64 << 20, 384, 32 << 20 // perWorker: the stream-gathering cap
+	return base + perFlow*int64(max(a.flowMax, 1)) + perWorker*int64(max(a.workers, 1))
 }
