@@ -100,6 +100,20 @@ func TestBadInputExit2(t *testing.T) {
 	os.WriteFile(text, []byte("this is not a capture\n"), 0o644)
 	empty := filepath.Join(dir, "empty.pcap")
 	os.WriteFile(empty, nil, 0o644)
+	garbage := filepath.Join(dir, "garbage.bin")
+	os.WriteFile(garbage, bytes.Repeat([]byte("phonehome\x00\xff"), 1000), 0o644)
+	mmdb, err := os.ReadFile("../geo/data/geo-whois-asn-country.mmdb")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cutDB := filepath.Join(dir, "cut.mmdb")
+	os.WriteFile(cutDB, mmdb[:len(mmdb)/2], 0o644) // the metadata section is at the end
+	badAssets := filepath.Join(dir, "assets.csv")
+	os.WriteFile(badAssets, []byte("ip,hostname\n10.0.0.1,a\n10.0.0.0/8,b\n"), 0o644)
+	badWeb := filepath.Join(dir, "web.yml")
+	os.WriteFile(badWeb, []byte("tls_server_config:\n  cert_file: /nonexistent.pem\n  bogus: 1\n"), 0o644)
+	notDB := filepath.Join(dir, "notdb.db")
+	os.WriteFile(notDB, bytes.Repeat([]byte("not a database "), 400), 0o644)
 	badRules := filepath.Join(dir, "bad.yaml")
 	os.WriteFile(badRules, []byte("profile:\n  id: x\n  name: X\nrules:\n  - id: r1\n    bogus: 1\n"), 0o644)
 	cases := []struct {
@@ -119,6 +133,15 @@ func TestBadInputExit2(t *testing.T) {
 		{"password in output error", []string{"run", "-r", demo, "--output", "kafka://u:pw@x/y?queue=0"}, "u:xxxxx@"},
 		{"two outputs on stdout", []string{"run", "-r", demo, "--output", "ecs:-", "--output", "eve:-"}, "stdout is already an output"},
 		{"unknown command", []string{"frobnicate"}, "frobnicate"},
+		{"corrupt country database", []string{"run", "-r", demo, "--geoip.country", garbage}, garbage},
+		{"truncated country database", []string{"run", "-r", demo, "--geoip.country", cutDB}, cutDB},
+		{"corrupt ASN database", []string{"run", "-r", demo, "--geoip.asn", garbage}, garbage},
+		{"bad asset file", []string{"run", "-r", demo, "--assets", badAssets}, badAssets + ":3:"},
+		{"bad web config", []string{"run", "-r", demo, "--web.config.file", badWeb, "--web.listen-address", "127.0.0.1:0"}, badWeb},
+		{"state database not a database", []string{"run", "-r", demo, "--storage.path", notDB}, notDB},
+		{"state database in a missing directory", []string{"run", "-r", demo, "--storage.path", filepath.Join(dir, "no", "such", "dir", "x.db")}, "x.db"},
+		{"report on a non-database", []string{"report", "--storage.path", notDB}, notDB},
+		{"bad removal deadline", []string{"run", "-r", demo, "--removal.deadline", "2018-02-30"}, "--removal.deadline"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -3,12 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -244,5 +246,136 @@ func TestCrashLoop(t *testing.T) {
 	}
 	if len(prev) < perRun {
 		t.Errorf("only %d hosts stored after %d runs: the kills never let a flush through", len(prev), runs)
+	}
+}
+
+// fill writes a file in dir until the file system is full.
+func fill(t *testing.T, path string) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		if errors.Is(err, syscall.ENOSPC) {
+			return
+		}
+		t.Fatal(err)
+	}
+	defer f.Close()
+	buf := make([]byte, 4096)
+	for {
+		if _, err := f.Write(buf); err != nil {
+			break
+		}
+	}
+	for n := 512; n > 0; n /= 2 { // the last blocks
+		for {
+			if _, err := f.Write(buf[:n]); err != nil {
+				break
+			}
+		}
+	}
+	f.Sync()
+}
+
+// TestFullDisk: the state database on a full file system (a small tmpfs).
+// At start: exit 2 naming the file. During a run: the writes fail, are
+// retried and counted, the run ends with exit 1 naming the file, and once
+// there is room again a run completes the inventory on a sound store.
+func TestFullDisk(t *testing.T) {
+	if testing.Short() {
+		t.Skip("mounts a tmpfs and runs the binary")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount a small tmpfs")
+	}
+	dir := t.TempDir()
+	small := filepath.Join(dir, "small")
+	os.Mkdir(small, 0o755)
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", small).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tmpfs here: %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", small).Run() })
+	bin := filepath.Join(dir, "phonehome")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	db := filepath.Join(small, "inv.db")
+	filler := filepath.Join(small, "filler")
+	run := func(capture string) (int, string) {
+		cmd := exec.Command(bin, "run", "-r", capture, "--storage.path", db, "--storage.flush-interval", "50ms", "--log.level", "warn", "--summary.hosts", "0")
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		cmd.Run()
+		return cmd.ProcessState.ExitCode(), stderr.String()
+	}
+	capture := filepath.Join(dir, "hosts.pcap")
+	if err := os.WriteFile(capture, hostsCapture(t, 0, 100), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	// At start.
+	fill(t, filler)
+	if code, out := run(capture); code != 2 || !strings.Contains(out, db) {
+		t.Fatalf("full disk at start: exit %d, want 2 naming %s:\n%s", code, db, out)
+	}
+	os.Remove(filler)
+	os.Remove(db)
+
+	// During a run: the first hosts are written, then the disk fills.
+	fifo := filepath.Join(dir, "tap.pcap")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Skipf("no FIFO here: %v", err)
+	}
+	cmd := exec.Command(bin, "run", "-r", fifo, "--storage.path", db, "--storage.flush-interval", "50ms", "--log.level", "warn", "--summary.hosts", "0")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pipe, err := os.OpenFile(fifo, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	})
+	pipe.Write(hostsCapture(t, 0, 256)) // the reader hands packets on in batches of 256
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if _, err := os.Stat(db); err == nil && len(storedHosts(t, db)) == 256 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("first hosts not written; stderr:\n%s", stderr.String())
+		}
+	}
+	fill(t, filler)
+	pipe.Write(hostsCapture(t, 256, 44)[24:]) // no second file header
+	pipe.Close()
+	cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != 1 || !strings.Contains(stderr.String(), db) || !strings.Contains(stderr.String(), "full") {
+		t.Errorf("disk full during the run: exit %d, want 1 naming %s and the cause:\n%s", code, db, stderr.String())
+	}
+	t.Logf("disk full during the run: exit %d:\n%s", cmd.ProcessState.ExitCode(), stderr.String())
+	os.Remove(filler)
+	if hosts := storedHosts(t, db); len(hosts) != 256 {
+		t.Errorf("%d hosts in the store after the failed writes, want the 256 written before", len(hosts))
+	}
+
+	// Room again: the rest is written, on a sound store.
+	rest := filepath.Join(dir, "rest.pcap")
+	os.WriteFile(rest, hostsCapture(t, 256, 44), 0o644)
+	if code, out := run(rest); code != 0 {
+		t.Fatalf("after freeing space: exit %d:\n%s", code, out)
+	}
+	if hosts := storedHosts(t, db); len(hosts) != 300 {
+		t.Errorf("%d hosts stored after freeing space, want 300", len(hosts))
+	}
+	if _, err := exec.LookPath("sqlite3"); err == nil {
+		check, err := exec.Command("sqlite3", db, "PRAGMA integrity_check").Output()
+		if err != nil || string(bytes.TrimSpace(check)) != "ok" {
+			t.Fatalf("integrity_check: %q %v", check, err)
+		}
 	}
 }

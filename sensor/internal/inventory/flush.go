@@ -52,17 +52,24 @@ func NewFlusher(inv *Inventory, st Store, every time.Duration, log *slog.Logger)
 func (f *Flusher) Run(ctx context.Context) {
 	t := time.NewTicker(f.every)
 	defer t.Stop()
+	// A write is never cut by ctx: a write aborted at shutdown would only
+	// be made again by the final flush, after an error in the log.
+	write := func() {
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		f.Flush(wctx)
+		cancel()
+	}
 	for {
 		select {
 		case <-ctx.Done():
-			fctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			f.Flush(fctx)
-			cancel()
-			return
 		case <-t.C:
 		case <-f.inv.notify:
 		}
-		f.Flush(ctx)
+		final := ctx.Err() != nil // checked before: a cancel during a write makes one more
+		write()
+		if final {
+			return
+		}
 	}
 }
 
