@@ -68,6 +68,35 @@ func TestLiveCapture(t *testing.T) {
 	t.Run("afpacket", func(t *testing.T) {
 		liveScenario(t, p, bin, realcap, []string{"--workers", "2", "--run-as", "nobody"})
 	})
+	t.Run("cap_net_raw-only", func(t *testing.T) {
+		// Not root, one capability: what `setcap cap_net_raw=ep` or a
+		// unit with AmbientCapabilities=CAP_NET_RAW gives (util-linux
+		// setpriv). The alerts directory is world-writable.
+		if _, err := exec.LookPath("setpriv"); err != nil {
+			t.Skip("setpriv not found (util-linux)")
+		}
+		// A directory nobody can reach (t.TempDir's parent is 0700).
+		open, err := os.MkdirTemp("", "phnetraw")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.RemoveAll(open) })
+		os.Chmod(open, 0o755)
+		b, err := os.ReadFile(bin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		copyBin := filepath.Join(open, "phonehome")
+		if err := os.WriteFile(copyBin, b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		wrapper := filepath.Join(open, "phonehome-netraw")
+		script := "#!/bin/sh\nexec setpriv --reuid=nobody --regid=nogroup --clear-groups --inh-caps=-all,+net_raw --ambient-caps=-all,+net_raw --bounding-set=-all,+net_raw " + copyBin + " \"$@\"\n"
+		if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		liveScenario(t, p, wrapper, realcap, []string{"--workers", "2"})
+	})
 	t.Run("pcap", func(t *testing.T) {
 		if pcapBin == "" {
 			t.Skip("no pcap build: " + whyNot)
@@ -120,7 +149,11 @@ func liveScenario(t *testing.T, p *vethPair, bin, realcap string, extra []string
 	case <-time.After(15 * time.Second):
 		t.Fatalf("no READY=1 from phonehome; its output:\n%s", ph.out.String())
 	}
-	if strings.Contains(strings.Join(extra, " "), "--run-as nobody") {
+	if netRawOnly := strings.HasSuffix(bin, "-netraw"); netRawOnly || strings.Contains(strings.Join(extra, " "), "--run-as nobody") {
+		wantEff := "0000000000000000" // --run-as drops every capability once the sockets are open
+		if netRawOnly {
+			wantEff = "0000000000002000" // CAP_NET_RAW, nothing else
+		}
 		status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", ph.cmd.Process.Pid))
 		if err != nil {
 			t.Fatal(err)
@@ -131,8 +164,8 @@ func liveScenario(t *testing.T, p *vethPair, bin, realcap string, extra []string
 					t.Errorf("after --run-as nobody: %s", line)
 				}
 			}
-			if strings.HasPrefix(line, "CapEff:") && strings.TrimSpace(strings.TrimPrefix(line, "CapEff:")) != "0000000000000000" {
-				t.Errorf("after --run-as nobody: %s", line)
+			if strings.HasPrefix(line, "CapEff:") && strings.TrimSpace(strings.TrimPrefix(line, "CapEff:")) != wantEff {
+				t.Errorf("capabilities: %s, want %s", line, wantEff)
 			}
 		}
 	}

@@ -393,8 +393,10 @@ func (out *Output) send(ctx context.Context, batch []*Record) {
 		t := time.NewTimer(rand.N(backoff) + 1)
 		select {
 		case <-t.C:
-		case <-ctx.Done():
+		case <-ctx.Done(): // shutdown's deadline: not retried, failed
 			t.Stop()
+			out.failed.Add(n)
+			return
 		}
 		out.retried.Add(n)
 		backoff = min(backoff*2, out.cfg.RetryMax)
