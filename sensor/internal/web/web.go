@@ -195,7 +195,24 @@ func (s *Server) routes() (http.Handler, error) {
 		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
-	return mux, nil
+	return readOnly(mux), nil
+}
+
+// readOnly refuses every method but GET and HEAD, except on /-/reload
+// (POST, the one request that changes anything) and pprof's symbol
+// look-up (POST by `go tool pprof`, read-only): nothing else on the
+// surface may be asked to write.
+func readOnly(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.URL.Path == "/-/reload", r.Method == http.MethodGet, r.Method == http.MethodHead:
+		case r.Method == http.MethodPost && r.URL.Path == "/debug/pprof/symbol":
+		default:
+			allow(w, r, http.MethodGet, http.MethodHead)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // allow answers 405 unless r's method is one of methods.

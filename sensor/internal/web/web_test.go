@@ -174,6 +174,31 @@ func TestReload(t *testing.T) {
 	}
 }
 
+// TestReadOnly: no endpoint but POST /-/reload takes a method that could
+// change anything.
+func TestReadOnly(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.Pprof = true })
+	for _, path := range []string{"/", "/metrics", "/-/healthy", "/-/ready", "/api/v1/hosts", "/report", "/favicon.ico", "/debug/pprof/", "/debug/pprof/profile", "/nosuch"} {
+		for _, m := range []string{"POST", "PUT", "DELETE", "PATCH"} {
+			if rec := f.do(t, m, path); rec.Code != 405 || rec.Header().Get("Allow") != "GET, HEAD" {
+				t.Errorf("%s %s: %d Allow %q, want 405", m, path, rec.Code, rec.Header().Get("Allow"))
+			}
+		}
+		if path == "/debug/pprof/profile" {
+			continue // a HEAD would profile for 30 s
+		}
+		if rec := f.do(t, "HEAD", path); rec.Code == 405 {
+			t.Errorf("HEAD %s: 405", path)
+		}
+	}
+	if f.reloads != 0 {
+		t.Errorf("%d reloads", f.reloads)
+	}
+	if rec := f.do(t, "POST", "/debug/pprof/symbol"); rec.Code != 200 {
+		t.Errorf("POST /debug/pprof/symbol (go tool pprof): %d", rec.Code)
+	}
+}
+
 type jsonHost struct {
 	IP       string `json:"ip"`
 	Status   string `json:"status"`
