@@ -900,3 +900,15 @@ func BenchmarkLookupFixtureASN(b *testing.B) {
 		reportRate(b, n)
 	})
 }
+
+// TestEmbeddedShape walks the whole embedded database, as Open does for a
+// file, and checks the shape embeddedCountry takes for granted.
+func TestEmbeddedShape(t *testing.T) {
+	s, err := newSource(embeddedCountryMMDB, embeddedCountryPath, "country", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.hasCountry || s.hasASN {
+		t.Errorf("embedded database: country %v, ASN %v; embeddedCountry assumes true, false", s.hasCountry, s.hasASN)
+	}
+}
