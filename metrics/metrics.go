@@ -48,6 +48,9 @@ type Snapshot struct {
 	// ReassemblyRefused counts hellos or request heads not gathered
 	// because the worker's gathering memory was spent.
 	ReassemblyRefused uint64
+	// ReassemblyTimeouts and ReassemblyReclaimed count gathers given up
+	// after 10 s, and ended early to make room.
+	ReassemblyTimeouts, ReassemblyReclaimed uint64
 	// StreamStartLost counts TCP streams whose start was never captured.
 	StreamStartLost uint64
 	Learned         Learned
@@ -133,6 +136,7 @@ type Inventory struct {
 type Flows struct {
 	Active, Max               uint64 // gauges
 	Created, Expired, Refused uint64 // Refused: the table was full
+	Evicted                   uint64 // ended early to make room for a new flow
 }
 
 // Learned describes the table of addresses learned from DNS answers.
@@ -183,7 +187,8 @@ type Metrics struct {
 	observations, hits, events, geoLookups, alerts, contacts                                *prometheus.Desc
 	hosts, hostsAdded, hostsPhoningHome, hostsAfterDeadline, reportHosts, profileHosts      *prometheus.Desc
 	invExternal, invSuppressed, invOverdue, invRefusedHosts, invDroppedEvidence             *prometheus.Desc
-	flows, flowsMax, flowsCreated, flowsExpired, flowsRefused                               *prometheus.Desc
+	flows, flowsMax, flowsCreated, flowsExpired, flowsRefused, flowsEvicted                 *prometheus.Desc
+	reassemblyTimeouts, reassemblyReclaimed                                                 *prometheus.Desc
 	reassemblyRefused, streamStartLost                                                      *prometheus.Desc
 	learned, learnedMax, learnedAdded, learnedExpired, learnedEvicted                       *prometheus.Desc
 	flushes, flushFailures, flushRows, flushDuration, flushPending                          *prometheus.Desc
@@ -269,7 +274,10 @@ func newDescs() *Metrics {
 	m.flowsMax = d("flows_max", "Capacity of the flow tables.")
 	m.flowsCreated = d("flows_created_total", "Flows created.")
 	m.flowsExpired = d("flows_expired_total", "Flows expired (idle, on packet time).")
-	m.flowsRefused = d("flows_refused_total", "New flows refused because the flow table was full.")
+	m.flowsRefused = d("flows_refused_total", "New flows refused because the flow table was full and no flow could be evicted.")
+	m.flowsEvicted = d("flows_evicted_total", "Flows ended early, the closest to their expiry, to make room for a new flow in a full table.")
+	m.reassemblyTimeouts = d("reassembly_timeouts_total", "Hellos or request heads still incomplete 10 s after their first segment, given up.")
+	m.reassemblyReclaimed = d("reassembly_reclaimed_total", "Incomplete gathers ended early, the oldest first, to make room for a new one.")
 	m.reassemblyRefused = d("reassembly_refused_total", "Hellos or request heads not gathered because the gathering memory was spent.")
 	m.streamStartLost = d("reassembly_start_lost_total", "TCP streams whose start was never captured.")
 	m.learned = d("learned_addresses", "Addresses remembered from DNS answers to matched names.")
@@ -391,6 +399,9 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	counter(m.flowsCreated, s.Flows.Created)
 	counter(m.flowsExpired, s.Flows.Expired)
 	counter(m.flowsRefused, s.Flows.Refused)
+	counter(m.flowsEvicted, s.Flows.Evicted)
+	counter(m.reassemblyTimeouts, s.ReassemblyTimeouts)
+	counter(m.reassemblyReclaimed, s.ReassemblyReclaimed)
 	counter(m.reassemblyRefused, s.ReassemblyRefused)
 	counter(m.streamStartLost, s.StreamStartLost)
 	gauge(m.learned, float64(s.Learned.Len))

@@ -29,7 +29,7 @@ func printSummary(w io.Writer, a *args, st *pipeline.Stats, inv *inventory.Inven
 		g := &d.Defrag
 		p("  IP fragments\t%d: %d datagrams reassembled, %d timed out, %d evicted, %d invalid, %d overlapping", d.Fragments, g.Reassembled, g.Timeouts, g.Evicted, g.Invalid, g.Overlaps)
 	}
-	p("  flows\t%d created, peak %d, %d refused (table full)", st.Flows.Created, st.Flows.Peak, st.Flows.Refused)
+	p("  flows\t%d created, peak %d, %d refused (table full), %d evicted to make room", st.Flows.Created, st.Flows.Peak, st.Flows.Refused, st.Flows.Evicted)
 	p("  DNS messages\t%d (%d malformed, %d partial)", st.DNSMessages, st.DNSMalformed, st.DNSPartial)
 	p("  ClientHellos\t%d (%d gathered from several segments; %d incomplete: %d after a gap or out-of-order segment, %d over the buffer cap; %d malformed)",
 		st.ClientHellos, st.HelloReassembled, st.HelloIncomplete, st.HelloGaps, st.HelloTooBig, st.HelloMalformed)
@@ -39,8 +39,9 @@ func printSummary(w io.Writer, a *args, st *pipeline.Stats, inv *inventory.Inven
 	if st.ECHOuter+st.ECHUnverified > 0 {
 		p("  ECH\t%d hellos behind a known public name (destination hidden), %d with the extension and another name (GREASE: name matched)", st.ECHOuter, st.ECHUnverified)
 	}
-	if st.GatherRefused > 0 || st.StreamStartLost > 0 {
-		p("  reassembly\t%d refused (gathering memory spent), %d streams whose start was never captured", st.GatherRefused, st.StreamStartLost)
+	if st.GatherRefused+st.StreamStartLost+st.GatherTimeouts+st.GatherReclaimed+st.GatherEvicted > 0 {
+		p("  reassembly\t%d refused (gathering memory spent), %d streams whose start was never captured; gathers ended incomplete: %d timed out, %d reclaimed (all busy), %d by flow eviction",
+			st.GatherRefused, st.StreamStartLost, st.GatherTimeouts, st.GatherReclaimed, st.GatherEvicted)
 	}
 	is := inv.Stats()
 	p("  learned addresses\t%d remembered from matched DNS answers (%d learned, %d expired, %d evicted at the cap)", st.LearnedLen, st.LearnedAdded, st.LearnedExpired, st.LearnedEvicted)

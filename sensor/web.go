@@ -458,7 +458,9 @@ func (w *webServer) snapshot() metrics.Snapshot {
 		ReassemblyRefused: st.GatherRefused,
 		StreamStartLost:   st.StreamStartLost,
 		Flows: metrics.Flows{Active: uint64(max(st.Flows.Active, 0)), Max: w.flowMax,
-			Created: st.Flows.Created, Expired: st.Flows.Expired, Refused: st.Flows.Refused},
+			Created: st.Flows.Created, Expired: st.Flows.Expired, Refused: st.Flows.Refused, Evicted: st.Flows.Evicted},
+		ReassemblyTimeouts:  st.GatherTimeouts,
+		ReassemblyReclaimed: st.GatherReclaimed,
 		Learned: metrics.Learned{Len: uint64(max(st.LearnedLen, 0)), Max: uint64(pipeline.DefaultLearnedConfig.MaxEntries),
 			Added: st.LearnedAdded, Expired: st.LearnedExpired, Evicted: st.LearnedEvicted},
 	}

@@ -3,7 +3,6 @@ package extract
 import (
 	"crypto/aes"
 	"crypto/cipher"
-	"crypto/hkdf"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
@@ -280,78 +279,248 @@ func quicVarint(b []byte) (v uint64, n int) {
 	return v, n
 }
 
-// quicKeys are the client Initial keys of one DCID.
+// quicKeys are the client Initial keys of one DCID as one assembler uses
+// them: what it learned about them, and the key material, which may be
+// shared with a QUICKeyCache and other assemblers.
 type quicKeys struct {
 	set      bool
 	retired  bool // keys of an abandoned attempt (before a Retry): what they open is stale
 	viaFirst bool // this DCID's packets open with the first slot's keys (the server's SCID as DCID)
+	cached   bool // the material is in the assembler's QUICKeyCache
 	dcidLen  uint8
 	version  uint32
 	dcid     [maxQUICCIDLen]byte
-	iv       [12]byte
-	aead     cipher.AEAD
-	hp       cipher.Block
+	*quicMaterial
+}
+
+// quicMaterial is what is derived from a DCID. The AEAD is made on first
+// use: most Initials that no key opens (a flood of random ones) fail the
+// header check before it is needed, and it is the larger allocation.
+type quicMaterial struct {
+	iv   [12]byte
+	key  [16]byte
+	aead cipher.AEAD // nil until gcm
+	hp   cipher.Block
+}
+
+// gcm returns the AEAD, making it on first use.
+func (m *quicMaterial) gcm() cipher.AEAD {
+	if m.aead == nil {
+		block, err := aes.NewCipher(m.key[:])
+		if err != nil {
+			panic(err) // a 16-byte key is always valid
+		}
+		if m.aead, err = cipher.NewGCM(block); err != nil {
+			panic(err) // AES has a 16-byte block
+		}
+	}
+	return m.aead
 }
 
 func (k *quicKeys) matches(version uint32, dcid []byte) bool {
 	return k.set && k.version == version && string(k.dcid[:k.dcidLen]) == string(dcid)
 }
 
-// deriveQUICKeys computes the client Initial keys for dcid (RFC 9001 §5.2,
-// RFC 9369 §3.3). It allocates; callers cache the result.
+// deriveQUICKeys computes the client Initial keys for dcid, AEAD included.
 func deriveQUICKeys(k *quicKeys, version uint32, dcid []byte) error {
+	m, err := deriveQUICMaterial(version, dcid)
+	if err != nil {
+		return err
+	}
+	m.gcm()
+	k.setKeys(version, dcid, m)
+	return nil
+}
+
+func (k *quicKeys) setKeys(version uint32, dcid []byte, m *quicMaterial) {
+	*k = quicKeys{set: true, version: version, dcidLen: uint8(len(dcid)), quicMaterial: m}
+	copy(k.dcid[:], dcid)
+}
+
+// deriveQUICMaterial computes the client Initial key material for dcid
+// (RFC 9001 §5.2, RFC 9369 §3.3), the AEAD left for later. HKDF is done
+// here over stack buffers: crypto/hkdf allocates a few times per call,
+// and a flood of Initials with fresh DCIDs derives once a datagram. The
+// header protection cipher and the material are the only allocations.
+func deriveQUICMaterial(version uint32, dcid []byte) (*quicMaterial, error) {
 	salt, fl := quicVersion(version)
 	if fl == flavourNone {
-		return errQUICUnknownVersion
+		return nil, errQUICUnknownVersion
 	}
 	if len(dcid) > maxQUICCIDLen {
-		return errQUICNoKeys
+		return nil, errQUICNoKeys
 	}
-	initial, err := hkdf.Extract(sha256.New, dcid, salt[:])
-	if err != nil {
-		return errQUICNoKeys
-	}
-	client, err := hkdfExpandLabel(initial, "client in", sha256.Size)
-	if err != nil {
-		return errQUICNoKeys
-	}
+	initial := hmacSHA256(salt[:], dcid) // HKDF-Extract
+	client := hkdfExpandLabel(&initial, "client in")
 	keyLabel, ivLabel, hpLabel := "quic key", "quic iv", "quic hp"
 	if fl == flavourV2 {
 		keyLabel, ivLabel, hpLabel = "quicv2 key", "quicv2 iv", "quicv2 hp"
 	}
-	key, err1 := hkdfExpandLabel(client, keyLabel, 16)
-	iv, err2 := hkdfExpandLabel(client, ivLabel, 12)
-	hpKey, err3 := hkdfExpandLabel(client, hpLabel, 16)
-	if err1 != nil || err2 != nil || err3 != nil {
-		return errQUICNoKeys
-	}
-	block, err := aes.NewCipher(key)
+	m := new(quicMaterial)
+	key := hkdfExpandLabelN(&client, keyLabel, 16)
+	iv := hkdfExpandLabelN(&client, ivLabel, 12)
+	hpKey := hkdfExpandLabelN(&client, hpLabel, 16)
+	copy(m.key[:], key[:16])
+	copy(m.iv[:], iv[:12])
+	hp, err := aes.NewCipher(hpKey[:16])
 	if err != nil {
-		return errQUICNoKeys
+		return nil, errQUICNoKeys
 	}
-	aead, err := cipher.NewGCM(block)
-	if err != nil {
-		return errQUICNoKeys
+	m.hp = hp
+	return m, nil
+}
+
+// hmacSHA256 is HMAC-SHA256 (RFC 2104) for a key and a message of at
+// most 64 bytes each, without allocating.
+func hmacSHA256(key, msg []byte) [sha256.Size]byte {
+	var b [64 + 64]byte
+	n := copy(b[64:], msg)
+	for i := range 64 {
+		var c byte
+		if i < len(key) {
+			c = key[i]
+		}
+		b[i] = c ^ 0x36
 	}
-	hp, err := aes.NewCipher(hpKey)
-	if err != nil {
-		return errQUICNoKeys
+	inner := sha256.Sum256(b[:64+n])
+	for i := range 64 {
+		b[i] ^= 0x36 ^ 0x5c
 	}
-	*k = quicKeys{set: true, version: version, dcidLen: uint8(len(dcid)), aead: aead, hp: hp}
-	copy(k.dcid[:], dcid)
-	copy(k.iv[:], iv)
-	return nil
+	copy(b[64:], inner[:])
+	return sha256.Sum256(b[:64+sha256.Size])
 }
 
 // hkdfExpandLabel is TLS 1.3's HKDF-Expand-Label (RFC 8446 §7.1) with an
-// empty context, over SHA-256.
-func hkdfExpandLabel(secret []byte, label string, n int) ([]byte, error) {
-	info := make([]byte, 0, 4+6+len(label))
-	info = append(info, byte(n>>8), byte(n), byte(6+len(label)))
-	info = append(info, "tls13 "...)
-	info = append(info, label...)
-	info = append(info, 0)
-	return hkdf.Expand(sha256.New, secret, string(info), n)
+// empty context, over SHA-256, for a 32-byte output.
+func hkdfExpandLabel(secret *[sha256.Size]byte, label string) [sha256.Size]byte {
+	return hkdfExpandLabelN(secret, label, sha256.Size)
+}
+
+// hkdfExpandLabelN is hkdfExpandLabel for an output of n <= 32 bytes: one
+// HMAC block, HKDF-Expand's T(1), whose first n bytes are the output.
+func hkdfExpandLabelN(secret *[sha256.Size]byte, label string, n int) [sha256.Size]byte {
+	var info [64]byte
+	i := copy(info[:], []byte{byte(n >> 8), byte(n), byte(6 + len(label))})
+	i += copy(info[i:], "tls13 ")
+	i += copy(info[i:], label)
+	info[i] = 0   // context length
+	info[i+1] = 1 // HKDF-Expand's counter
+	out := hmacSHA256(secret[:], info[:i+2])
+	clear(out[n:])
+	return out
+}
+
+// QUICKeyCache remembers the client Initial key material of the last
+// DCIDs whose Initials opened, least recently used out first, for the
+// assemblers of one goroutine (it is not safe for concurrent use). It
+// spares a derivation (two AES key schedules, a GCM set-up) when the same
+// connection's Initials are read by assemblers that do not hold its keys:
+// one reset for every datagram of flows without state, or one taken
+// again after being released. Only keys that opened a packet are kept,
+// so Initials with random DCIDs, which never open, do not push out real
+// connections.
+type QUICKeyCache struct {
+	index      map[quicCacheKey]int32
+	ents       []quicCacheEntry
+	head, tail int32 // most and least recently used; -1 when empty
+	max        int
+	// Hits and Misses count look-ups; Misses are derivations.
+	Hits, Misses uint64
+}
+
+type quicCacheKey struct {
+	version uint32
+	n       uint8
+	dcid    [maxQUICCIDLen]byte
+}
+
+type quicCacheEntry struct {
+	key        quicCacheKey
+	m          *quicMaterial
+	prev, next int32
+}
+
+// NewQUICKeyCache returns a cache of at most n entries (n >= 1).
+func NewQUICKeyCache(n int) *QUICKeyCache {
+	n = max(n, 1)
+	return &QUICKeyCache{index: make(map[quicCacheKey]int32, n), ents: make([]quicCacheEntry, 0, n), head: -1, tail: -1, max: n}
+}
+
+// Len is the number of entries.
+func (c *QUICKeyCache) Len() int { return len(c.ents) }
+
+func makeCacheKey(version uint32, dcid []byte) quicCacheKey {
+	k := quicCacheKey{version: version, n: uint8(len(dcid))}
+	copy(k.dcid[:], dcid)
+	return k
+}
+
+// get returns the cached material of version and dcid, or nil.
+func (c *QUICKeyCache) get(version uint32, dcid []byte) *quicMaterial {
+	i, ok := c.index[makeCacheKey(version, dcid)]
+	if !ok {
+		c.Misses++
+		return nil
+	}
+	c.Hits++
+	c.touch(i)
+	return c.ents[i].m
+}
+
+// put adds m as the material of version and dcid.
+func (c *QUICKeyCache) put(version uint32, dcid []byte, m *quicMaterial) {
+	k := makeCacheKey(version, dcid)
+	if i, ok := c.index[k]; ok {
+		c.ents[i].m = m
+		c.touch(i)
+		return
+	}
+	var i int32
+	if len(c.ents) < c.max {
+		c.ents = append(c.ents, quicCacheEntry{})
+		i = int32(len(c.ents) - 1)
+	} else {
+		i = c.tail
+		c.unlink(i)
+		delete(c.index, c.ents[i].key)
+	}
+	c.ents[i] = quicCacheEntry{key: k, m: m, prev: -1, next: -1}
+	c.index[k] = i
+	c.pushFront(i)
+}
+
+func (c *QUICKeyCache) touch(i int32) {
+	if c.head != i {
+		c.unlink(i)
+		c.pushFront(i)
+	}
+}
+
+func (c *QUICKeyCache) unlink(i int32) {
+	e := &c.ents[i]
+	if e.prev >= 0 {
+		c.ents[e.prev].next = e.next
+	} else {
+		c.head = e.next
+	}
+	if e.next >= 0 {
+		c.ents[e.next].prev = e.prev
+	} else {
+		c.tail = e.prev
+	}
+	e.prev, e.next = -1, -1
+}
+
+func (c *QUICKeyCache) pushFront(i int32) {
+	e := &c.ents[i]
+	e.prev, e.next = -1, c.head
+	if c.head >= 0 {
+		c.ents[c.head].prev = i
+	}
+	c.head = i
+	if c.tail < 0 {
+		c.tail = i
+	}
 }
 
 // QUICStats counts what an assembler saw; for metrics and tests.
@@ -380,6 +549,10 @@ type QUICAssembler struct {
 	// MaxCryptoData caps the CRYPTO bytes gathered for one hello (0 means
 	// DefaultQUICCryptoCap). A hello that would not fit sets TooBig.
 	MaxCryptoData int
+	// Keys, when set, is where derived keys are looked up first and kept
+	// once they opened a packet; it may be shared by the assemblers of
+	// one goroutine.
+	Keys *QUICKeyCache
 
 	first  quicKeys // keys that opened this attempt's Initials (of the client's first DCID)
 	other  quicKeys // keys of the last other DCID tried
@@ -421,8 +594,8 @@ func (a *QUICAssembler) capacity() int {
 func (a *QUICAssembler) Reset() {
 	clear(a.filled)
 	*a = QUICAssembler{
-		MaxCryptoData: a.MaxCryptoData,
-		buf:           a.buf, filled: a.filled,
+		MaxCryptoData: a.MaxCryptoData, Keys: a.Keys,
+		buf: a.buf, filled: a.filled,
 		hdr: a.hdr[:0], plain: a.plain[:0],
 	}
 }
@@ -604,12 +777,9 @@ func (a *QUICAssembler) open(pkt []byte, h *quicLong) ([]byte, openStatus) {
 		own = &a.first
 	case a.other.matches(h.version, h.dcid):
 		own = &a.other
-	case a.stats.KeyDerivations < maxQUICDerivations:
-		a.stats.KeyDerivations++
-		if deriveQUICKeys(&a.other, h.version, h.dcid) == nil {
+	default:
+		if a.keysFor(&a.other, h.version, h.dcid) {
 			own = &a.other
-		} else {
-			a.other = quicKeys{}
 		}
 	}
 	// Whether the first slot's keys may be tried, and whether before
@@ -624,6 +794,7 @@ func (a *QUICAssembler) open(pkt []byte, h *quicLong) ([]byte, openStatus) {
 	}
 	if own != nil {
 		if pt, pn, ok := a.openWith(own, pkt, h); ok {
+			a.keep(own)
 			if own == &a.other {
 				if own.retired {
 					return nil, openStale
@@ -646,6 +817,41 @@ func (a *QUICAssembler) open(pkt []byte, h *quicLong) ([]byte, openStatus) {
 	return nil, openFailed
 }
 
+// keysFor sets k to the keys of version and dcid: from the cache, or
+// derived within the assembler's derivation budget. It reports whether
+// k holds them.
+func (a *QUICAssembler) keysFor(k *quicKeys, version uint32, dcid []byte) bool {
+	var m *quicMaterial
+	if a.Keys != nil {
+		m = a.Keys.get(version, dcid)
+	}
+	if m == nil {
+		if a.stats.KeyDerivations >= maxQUICDerivations {
+			return false
+		}
+		a.stats.KeyDerivations++
+		var err error
+		if m, err = deriveQUICMaterial(version, dcid); err != nil {
+			*k = quicKeys{}
+			return false
+		}
+		k.setKeys(version, dcid, m)
+		return true
+	}
+	k.setKeys(version, dcid, m)
+	k.cached = true
+	return true
+}
+
+// keep puts keys that opened a packet in the cache: they are a real
+// connection's.
+func (a *QUICAssembler) keep(k *quicKeys) {
+	if !k.cached && a.Keys != nil {
+		a.Keys.put(k.version, k.dcid[:k.dcidLen], k.quicMaterial)
+		k.cached = true
+	}
+}
+
 // promote makes the other slot's keys those of a new attempt; the previous
 // attempt's keys are kept, retired, so that its late retransmissions are
 // recognised and ignored instead of restarting the stream again.
@@ -666,6 +872,12 @@ func (a *QUICAssembler) openWith(k *quicKeys, pkt []byte, h *quicLong) ([]byte, 
 	pnOff := h.pnOffset
 	k.hp.Encrypt(a.mask[:], pkt[pnOff+4:pnOff+4+16])
 	b0 := pkt[0] ^ a.mask[0]&0x0f
+	if b0&0x0c != 0 && (h.flavour == flavourIETF || h.flavour == flavourV2) {
+		// Reserved bits set once unmasked: a sender must clear them
+		// (RFC 9000 §17.2), so these are not its keys. This turns away
+		// three in four Initials that no key opens without the AEAD.
+		return nil, 0, false
+	}
 	pnLen := int(b0&3) + 1
 	hdrLen := pnOff + pnLen
 	a.hdr = append(a.hdr[:0], pkt[:hdrLen]...)
@@ -700,7 +912,7 @@ func (a *QUICAssembler) unseal(k *quicKeys, pn uint64, ct []byte) ([]byte, bool)
 	for i := range 8 {
 		a.nonce[4+i] ^= byte(pn >> (56 - 8*i))
 	}
-	pt, err := k.aead.Open(a.plain[:0], a.nonce[:], ct, a.hdr)
+	pt, err := k.gcm().Open(a.plain[:0], a.nonce[:], ct, a.hdr)
 	return pt, err == nil
 }
 

@@ -1468,3 +1468,113 @@ func BenchmarkParseClientHelloMessage(b *testing.B) {
 		}
 	}
 }
+
+// floodInitial returns a v1 client Initial of 1200 bytes with an 8-byte
+// DCID and random protected bytes that no key opens, as a flood sends.
+func floodInitial(r *rand.Rand) []byte {
+	q := make([]byte, 1200)
+	q[0] = 0xc3
+	binary.BigEndian.PutUint32(q[1:], 1)
+	q[5] = 8
+	binary.BigEndian.PutUint16(q[16:], 0x4000|uint16(len(q)-18))
+	for i := 18; i < len(q); i++ {
+		q[i] = byte(r.Uint32())
+	}
+	return q
+}
+
+// BenchmarkQUICAssemblerUndecryptable: an Initial with a DCID never seen
+// and random contents (a flood), read by an assembler reset for each:
+// one key derivation per datagram.
+func BenchmarkQUICAssemblerUndecryptable(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 2))
+	q := floodInitial(r)
+	var a QUICAssembler
+	b.SetBytes(int64(len(q)))
+	b.ReportAllocs()
+	for b.Loop() {
+		binary.BigEndian.PutUint64(q[6:], r.Uint64())
+		binary.BigEndian.PutUint64(q[18:], r.Uint64())
+		binary.BigEndian.PutUint64(q[26:], r.Uint64())
+		a.Reset()
+		if a.AddDatagram(q) != ErrQUICUndecryptable {
+			b.Fatal("opened")
+		}
+	}
+}
+
+// TestQUICKeyCache: assemblers sharing a cache derive a connection's
+// keys once; keys that opened nothing are not kept; the least recently
+// used entry goes first.
+func TestQUICKeyCache(t *testing.T) {
+	p := unhex(t, rfc9001ClientInitial)
+	c := NewQUICKeyCache(2)
+	a := QUICAssembler{Keys: c}
+	if err := a.AddDatagram(p); err != nil || a.ClientHello() == nil {
+		t.Fatalf("first: %v", err)
+	}
+	if c.Len() != 1 || c.Misses != 1 || a.Stats().KeyDerivations != 1 {
+		t.Fatalf("after the first: %d cached, %d misses, %+v", c.Len(), c.Misses, a.Stats())
+	}
+	// Another assembler (a flow without state, reset per datagram):
+	// no derivation, and Reset keeps the cache.
+	b := QUICAssembler{Keys: c}
+	b.Reset()
+	if n := testing.AllocsPerRun(10, func() {
+		b.Reset()
+		if err := b.AddDatagram(p); err != nil || b.ClientHello() == nil {
+			t.Fatalf("cached: %v", err)
+		}
+	}); n != 0 {
+		t.Errorf("%v allocations with the keys cached", n)
+	}
+	if b.Stats().KeyDerivations != 0 || c.Hits == 0 {
+		t.Fatalf("derived again: %+v, %d hits", b.Stats(), c.Hits)
+	}
+	// Initials that open with no key are not cached.
+	r := rand.New(rand.NewPCG(5, 6))
+	for range 10 {
+		b.Reset()
+		q := floodInitial(r)
+		binary.BigEndian.PutUint64(q[6:], r.Uint64())
+		if b.AddDatagram(q) != ErrQUICUndecryptable {
+			t.Fatal("random Initial opened")
+		}
+	}
+	if c.Len() != 1 {
+		t.Fatalf("%d cached after undecryptable Initials", c.Len())
+	}
+	// LRU: with room for 2, the least recently used goes.
+	var m [3]*quicMaterial
+	for i := range m {
+		m[i] = &quicMaterial{}
+	}
+	rfc := unhex(t, rfcDCID)
+	c.put(quicV1, []byte{0}, m[0]) // {0, rfc}
+	c.get(quicV1, rfc)             // {rfc, 0}
+	c.put(quicV1, []byte{1}, m[1]) // 0 out: {1, rfc}
+	if c.get(quicV1, []byte{0}) != nil || c.get(quicV1, rfc) == nil || c.get(quicV1, []byte{1}) != m[1] {
+		t.Fatal("LRU: wrong entry out") // now {1, rfc}
+	}
+	c.put(quicV1, []byte{2}, m[2]) // rfc out: {2, 1}
+	if c.Len() != 2 || c.get(quicV1, rfc) != nil || c.get(quicV1, []byte{2}) != m[2] || c.get(quicV1, []byte{1}) != m[1] {
+		t.Fatalf("LRU: wrong entry out (%d entries)", c.Len())
+	}
+	if c.get(quicV2, []byte{1}) != nil {
+		t.Fatal("versions mixed")
+	}
+}
+
+// TestQUICDerivationAllocs: deriving keys costs the header protection
+// cipher and the material only; the AEAD comes when a packet gets past
+// the header check.
+func TestQUICDerivationAllocs(t *testing.T) {
+	dcid := unhex(t, rfcDCID)
+	if n := testing.AllocsPerRun(100, func() {
+		if _, err := deriveQUICMaterial(quicV1, dcid); err != nil {
+			t.Fatal(err)
+		}
+	}); n > 2 {
+		t.Errorf("%v allocations per derivation, want at most 2", n)
+	}
+}

@@ -83,20 +83,33 @@ func (f *Flow) Endpoints(dir int) (src, dst netip.Addr, sport, dport uint16) {
 	return b, a, f.Key.PB, f.Key.PA
 }
 
+// Established reports whether packets were seen in both directions (a
+// TCP handshake got an answer, a UDP flow a reply). Until then a flow is
+// "new" in Suricata's sense: most likely a scan, a flood or a peer that
+// never answers, so it gets a short timeout and is evicted first.
+func (f *Flow) Established() bool { return f.Packets[0] > 0 && f.Packets[1] > 0 }
+
+// Gathering reports whether a stream-start gatherer is in progress.
+func (f *Flow) Gathering() bool { return f.G[0] != nil || f.G[1] != nil }
+
 // Config bounds a table.
 type Config struct {
-	MaxFlows    int           // cap on flows; new flows beyond it are refused and counted
-	TCPTimeout  time.Duration // idle timeout of TCP flows
-	UDPTimeout  time.Duration // idle timeout of UDP flows
+	MaxFlows    int           // cap on flows; beyond it a new flow evicts an old one, counted
+	TCPTimeout  time.Duration // idle timeout of established TCP flows
+	UDPTimeout  time.Duration // idle timeout of established UDP flows
+	NewTimeout  time.Duration // idle timeout of flows not established (SYN only, one-way UDP), when shorter
 	DoneTimeout time.Duration // idle timeout after FIN or RST
 	SweepEvery  time.Duration // packet time between expiry sweeps
 }
 
-// DefaultConfig is used for zero fields.
+// DefaultConfig is used for zero fields. NewTimeout is Suricata's default
+// for its "new" state: a half-open flow cannot hold an entry for the
+// 5 minutes an established one may idle.
 var DefaultConfig = Config{
 	MaxFlows:    262144,
 	TCPTimeout:  5 * time.Minute,
 	UDPTimeout:  time.Minute,
+	NewTimeout:  30 * time.Second,
 	DoneTimeout: 10 * time.Second,
 	SweepEvery:  5 * time.Second,
 }
@@ -104,11 +117,17 @@ var DefaultConfig = Config{
 // Stats counts table events.
 type Stats struct {
 	Created uint64
-	Expired uint64
-	Refused uint64 // new flows refused because the table was full
+	Expired uint64 // flows ended: timed out, evicted or flushed
+	Refused uint64 // new flows refused because the table was full and nothing could be evicted
+	Evicted uint64 // flows ended early to make room for a new one (the table was full)
 	Active  int
 	Peak    int
 }
+
+// evictWindow is how many entries, from the eviction hand on, are
+// compared to choose one to evict: an approximate LRU (CLOCK-like) whose
+// cost is a few sequential entries, nothing on the packet path.
+const evictWindow = 8
 
 // Table is a bounded flow table. Flows live in one slice; the map holds
 // indexes, so a steady state allocates nothing.
@@ -118,6 +137,8 @@ type Table struct {
 	flows     []Flow
 	free      []int32
 	lastSweep int64
+	hand      int  // next entry the eviction looks at
+	evicting  bool // OnExpire is called for an eviction
 	Stats     Stats
 	// OnExpire, when set, is called with each flow before it is dropped.
 	OnExpire func(*Flow)
@@ -135,6 +156,9 @@ func NewTable(cfg Config) *Table {
 	if cfg.UDPTimeout <= 0 {
 		cfg.UDPTimeout = d.UDPTimeout
 	}
+	if cfg.NewTimeout <= 0 {
+		cfg.NewTimeout = d.NewTimeout
+	}
 	if cfg.DoneTimeout <= 0 {
 		cfg.DoneTimeout = d.DoneTimeout
 	}
@@ -149,8 +173,11 @@ func NewTable(cfg Config) *Table {
 }
 
 // Lookup returns the flow of key k, creating it at packet time now if
-// create is set and there is room. It returns nil when the flow does not
-// exist and cannot be created. isNew reports a flow created by this call.
+// create is set. When the table is full, the flow closest to its expiry
+// among a few (see evict) is ended to make room, as Suricata's emergency
+// mode does: a new connection still gets state during a flood. It returns
+// nil when the flow does not exist and cannot be created. isNew reports a
+// flow created by this call.
 func (t *Table) Lookup(k Key, now int64, create bool) (f *Flow, isNew bool) {
 	if now-t.lastSweep >= int64(t.cfg.SweepEvery) {
 		t.Sweep(now)
@@ -161,7 +188,7 @@ func (t *Table) Lookup(k Key, now int64, create bool) (f *Flow, isNew bool) {
 	if !create {
 		return nil, false
 	}
-	if len(t.index) >= t.cfg.MaxFlows {
+	if len(t.index) >= t.cfg.MaxFlows && !t.evict(now) {
 		t.Stats.Refused++
 		return nil, false
 	}
@@ -187,27 +214,77 @@ func (t *Table) Lookup(k Key, now int64, create bool) (f *Flow, isNew bool) {
 	return f, true
 }
 
+// timeout is the idle time after which f expires.
+func (t *Table) timeout(f *Flow) int64 {
+	timeout := t.cfg.UDPTimeout
+	switch {
+	case f.Closing:
+		timeout = t.cfg.DoneTimeout
+	case f.Key.Proto == 6:
+		timeout = t.cfg.TCPTimeout
+	}
+	if !f.Established() {
+		timeout = min(timeout, t.cfg.NewTimeout)
+	}
+	return int64(timeout)
+}
+
 // Sweep expires flows idle for longer than their timeout at packet time now.
 func (t *Table) Sweep(now int64) {
 	t.lastSweep = now
 	for i := range t.flows {
 		f := &t.flows[i]
-		if !f.live {
-			continue
-		}
-		timeout := t.cfg.UDPTimeout
-		switch {
-		case f.Closing:
-			timeout = t.cfg.DoneTimeout
-		case f.Key.Proto == 6:
-			timeout = t.cfg.TCPTimeout
-		}
-		if now-f.Last > int64(timeout) {
+		if f.live && now-f.Last > t.timeout(f) {
 			t.drop(int32(i))
 		}
 	}
 	t.Stats.Active = len(t.index)
 }
+
+// evict ends one flow to make room: of the evictWindow entries from the
+// hand on, the one that would expire first (a half-open flow before an
+// established one idle for less than its timeout), flows mid-way through
+// gathering a ClientHello or request head only when the whole window is
+// gathering. The hand moves on by one entry, so every entry is looked at
+// in turn and a flow created in an evicted entry has aged a full turn
+// before it is a candidate again.
+func (t *Table) evict(now int64) bool {
+	n := len(t.flows)
+	if n == 0 {
+		return false
+	}
+	best, bestGathering := int32(-1), false
+	var bestDeadline int64
+	for j := 0; j < evictWindow && j < n; j++ {
+		i := t.hand + j
+		if i >= n {
+			i -= n
+		}
+		f := &t.flows[i]
+		if !f.live {
+			continue
+		}
+		g, deadline := f.Gathering(), f.Last+t.timeout(f)
+		if best < 0 || (bestGathering && !g) || (g == bestGathering && deadline < bestDeadline) {
+			best, bestGathering, bestDeadline = int32(i), g, deadline
+		}
+	}
+	if t.hand++; t.hand >= n {
+		t.hand = 0
+	}
+	if best < 0 {
+		return false
+	}
+	t.evicting = true
+	t.drop(best)
+	t.evicting = false
+	t.Stats.Evicted++
+	return true
+}
+
+// Evicting reports, to OnExpire, that the flow ends to make room for
+// another, not because it timed out or the input ended.
+func (t *Table) Evicting() bool { return t.evicting }
 
 func (t *Table) drop(i int32) {
 	f := &t.flows[i]
@@ -238,3 +315,12 @@ func (t *Table) Flush() {
 
 // Len returns the number of live flows.
 func (t *Table) Len() int { return len(t.index) }
+
+// Get returns the live flow of key k, or nil. Unlike Lookup it neither
+// creates nor sweeps: it is safe to call from OnExpire.
+func (t *Table) Get(k Key) *Flow {
+	if i, ok := t.index[k]; ok {
+		return &t.flows[i]
+	}
+	return nil
+}

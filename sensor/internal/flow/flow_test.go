@@ -37,9 +37,11 @@ func TestTableExpiryOnPacketTime(t *testing.T) {
 	tcp, _ := MakeKey(c, s, 5001, 443, 6)
 	fin, _ := MakeKey(c, s, 5002, 443, 6)
 	for _, k := range []Key{udp, tcp, fin} {
-		if f, isNew := tb.Lookup(k, t0, true); f == nil || !isNew {
+		f, isNew := tb.Lookup(k, t0, true)
+		if f == nil || !isNew {
 			t.Fatal("flow not created")
 		}
+		f.Packets = [2]uint64{1, 1} // established: the protocol's timeout
 	}
 	f, _ := tb.Lookup(fin, t0, false)
 	f.Closing = true
@@ -67,9 +69,12 @@ func TestTableBounded(t *testing.T) {
 	now := time.Now().UnixNano()
 	for i := range 1000 {
 		k, _ := MakeKey(c, s, uint16(1000+i), 53, 17)
-		tb.Lookup(k, now, true)
+		if f, isNew := tb.Lookup(k, now, true); f == nil || !isNew {
+			t.Fatalf("flow %d not created", i)
+		}
 	}
-	if tb.Len() != 100 || tb.Stats.Refused != 900 || tb.Stats.Peak != 100 {
+	// Full: each new flow evicted one, none was refused.
+	if tb.Len() != 100 || tb.Stats.Evicted != 900 || tb.Stats.Refused != 0 || tb.Stats.Peak != 100 {
 		t.Fatalf("len %d, stats %+v", tb.Len(), tb.Stats)
 	}
 	// Slots are reused after expiry: the slice does not grow.
@@ -81,6 +86,94 @@ func TestTableBounded(t *testing.T) {
 	if len(tb.flows) != 100 {
 		t.Fatalf("slab grew to %d", len(tb.flows))
 	}
+}
+
+// TestHalfOpenTimeout: a flow seen in one direction only (a SYN, a
+// datagram without reply) expires after NewTimeout; one that got an
+// answer lives for its protocol's timeout.
+func TestHalfOpenTimeout(t *testing.T) {
+	tb := NewTable(Config{MaxFlows: 10, SweepEvery: time.Second})
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano()
+	syn, _ := MakeKey(c, s, 5001, 443, 6)
+	est, _ := MakeKey(c, s, 5002, 443, 6)
+	udp, _ := MakeKey(c, s, 5003, 443, 17)
+	for _, k := range []Key{syn, est, udp} {
+		f, _ := tb.Lookup(k, t0, true)
+		f.Packets[FromClient]++
+	}
+	tb.Get(est).Packets[FromServer]++
+	tb.Sweep(t0 + int64(29*time.Second))
+	if tb.Len() != 3 {
+		t.Fatalf("after 29s: %d flows", tb.Len())
+	}
+	tb.Sweep(t0 + int64(31*time.Second))
+	if tb.Len() != 1 || tb.Get(est) == nil {
+		t.Fatalf("after 31s: %d flows, established one kept: %v", tb.Len(), tb.Get(est) != nil)
+	}
+	tb.Sweep(t0 + int64(4*time.Minute))
+	if tb.Get(est) == nil {
+		t.Fatal("established TCP flow expired before its 5 minutes")
+	}
+}
+
+// TestEvictWhenFull: a full table makes room for a new flow by evicting
+// the one nearest its expiry among a few, never a gathering one while
+// another will do, and says so to OnExpire.
+func TestEvictWhenFull(t *testing.T) {
+	const n = 8 // = evictWindow: every entry is a candidate
+	tb := NewTable(Config{MaxFlows: n})
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano()
+	var evicted []Key
+	tb.OnExpire = func(f *Flow) {
+		if !tb.Evicting() {
+			t.Error("OnExpire not told of an eviction")
+		}
+		evicted = append(evicted, f.Key)
+	}
+	keys := make([]Key, n)
+	for i := range keys {
+		keys[i], _ = MakeKey(c, s, uint16(6000+i), 443, 6)
+		f, _ := tb.Lookup(keys[i], t0+int64(i)*int64(time.Millisecond), true)
+		f.Packets = [2]uint64{1, 1} // established
+	}
+	// The oldest is gathering; the next oldest half-open: it goes first
+	// (30 s to live, against 5 minutes).
+	tb.Get(keys[0]).G[0] = new(Gather)
+	tb.Get(keys[5]).Packets[FromServer] = 0
+	now := t0 + int64(time.Second)
+	k, _ := MakeKey(c, s, 7000, 443, 6)
+	f, isNew := tb.Lookup(k, now, true)
+	if f == nil || !isNew {
+		t.Fatal("no room made")
+	}
+	f.Packets = [2]uint64{1, 1}
+	if len(evicted) != 1 || evicted[0] != keys[5] {
+		t.Fatalf("evicted %v, want the half-open flow %v", evicted, keys[5])
+	}
+	// Then the established ones, least recently seen first; the
+	// gathering one last.
+	tb.Get(keys[1]).Last = now // seen again
+	for i := range 6 {
+		k, _ := MakeKey(c, s, uint16(7001+i), 443, 6)
+		f, _ := tb.Lookup(k, now+int64(i+1)*int64(time.Millisecond), true)
+		f.Packets = [2]uint64{1, 1}
+	}
+	want := []Key{keys[5], keys[2], keys[3], keys[4], keys[6], keys[7], keys[1]}
+	if len(evicted) != len(want) {
+		t.Fatalf("evicted %d flows, want %d", len(evicted), len(want))
+	}
+	for i := range want {
+		if evicted[i] != want[i] {
+			t.Fatalf("eviction %d: port %d, want %d", i, evicted[i].PA, want[i].PA)
+		}
+	}
+	if tb.Get(keys[0]) == nil {
+		t.Fatal("the gathering flow was evicted while others could be")
+	}
+	if tb.Stats.Evicted != 7 || tb.Stats.Refused != 0 || tb.Len() != n {
+		t.Fatalf("stats %+v, len %d", tb.Stats, tb.Len())
+	}
+	tb.Get(keys[0]).G[0] = nil
 }
 
 func BenchmarkLookupHit(b *testing.B) {

@@ -27,15 +27,25 @@ type Gather struct {
 	contig int    // bytes [0, contig) are present
 	pieces [maxPieces]piece
 	n      int // pieces in use, sorted by start, all beyond contig
+
+	// Who holds it, for its owner's bookkeeping (GatherList): the flow,
+	// the direction, and when gathering started (packet time).
+	Owner Key
+	Dir   uint8
+	Start int64
+
+	prev, next *Gather
+	inList     bool
 }
 
 // Reset empties g for a stream starting at sequence number base, keeping
-// its buffer.
+// its buffer. g must not be in a GatherList.
 func (g *Gather) Reset(base uint32) {
 	*g = Gather{Base: base, buf: g.buf[:0]}
 }
 
-// Release drops the buffer, giving its memory back.
+// Release drops the buffer, giving its memory back. g must not be in a
+// GatherList.
 func (g *Gather) Release() { *g = Gather{} }
 
 // Bytes returns the contiguous bytes gathered from Base; it aliases the
@@ -178,3 +188,48 @@ func max2(a, b int) int {
 	}
 	return b
 }
+
+// GatherList keeps the gatherers in use in the order they were added
+// (oldest first), so that the oldest can be found at once to time it out
+// or reclaim it. The zero value is empty.
+type GatherList struct {
+	head, tail *Gather
+	n          int
+}
+
+// PushBack adds g, which must not be in a list, as the newest.
+func (l *GatherList) PushBack(g *Gather) {
+	g.prev, g.next, g.inList = l.tail, nil, true
+	if l.tail != nil {
+		l.tail.next = g
+	} else {
+		l.head = g
+	}
+	l.tail = g
+	l.n++
+}
+
+// Remove takes g out of the list; nothing happens when it is not in one.
+func (l *GatherList) Remove(g *Gather) {
+	if !g.inList {
+		return
+	}
+	if g.prev != nil {
+		g.prev.next = g.next
+	} else {
+		l.head = g.next
+	}
+	if g.next != nil {
+		g.next.prev = g.prev
+	} else {
+		l.tail = g.prev
+	}
+	g.prev, g.next, g.inList = nil, nil, false
+	l.n--
+}
+
+// Oldest returns the gatherer added first, or nil.
+func (l *GatherList) Oldest() *Gather { return l.head }
+
+// Len is the number of gatherers in the list.
+func (l *GatherList) Len() int { return l.n }

@@ -90,6 +90,9 @@ type Counters struct {
 	DHCPNames         uint64 // host names read from DHCP messages
 	FlowContacts      uint64 // flows matched by their destination alone (address, port, learned name)
 	GatherRefused     uint64 // hellos or heads not gathered: the worker's gathering memory was spent
+	GatherTimeouts    uint64 // gathers ended incomplete after gatherTimeout of packet time
+	GatherReclaimed   uint64 // gathers ended incomplete, the oldest, to make room for a new one
+	GatherEvicted     uint64 // gathers ended incomplete because their flow was evicted (table full)
 	StreamStartLost   uint64 // streams whose data came after a hole that never filled: their start is unknown
 	UnseenTLS         UnseenCounts
 	UnseenQUIC        UnseenCounts
@@ -120,6 +123,9 @@ func (c *Counters) add(o *Counters) {
 	c.DHCPNames += o.DHCPNames
 	c.FlowContacts += o.FlowContacts
 	c.GatherRefused += o.GatherRefused
+	c.GatherTimeouts += o.GatherTimeouts
+	c.GatherReclaimed += o.GatherReclaimed
+	c.GatherEvicted += o.GatherEvicted
 	c.StreamStartLost += o.StreamStartLost
 	c.UnseenTLS.add(&o.UnseenTLS)
 	c.UnseenQUIC.add(&o.UnseenQUIC)

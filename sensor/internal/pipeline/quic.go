@@ -9,6 +9,10 @@ const (
 	// maxQUIC bounds the QUIC connections whose client Initials one
 	// worker follows at once; each holds a CRYPTO buffer.
 	maxQUIC = 4096
+	// quicKeyCacheSize bounds the Initial keys a worker remembers (by
+	// DCID) of connections whose Initials opened: a few hundred recent
+	// connections, so that their later datagrams derive nothing.
+	quicKeyCacheSize = 256
 )
 
 // quicFlow is the per-flow state of a QUIC connection (flow.Flow.Aux).
@@ -24,9 +28,17 @@ type quicFlow struct {
 // header Initial, on any port.
 func (w *worker) quicDatagram(f *flow.Flow, dir int, payload []byte) {
 	w.c.QUICInitials++
-	if f == nil {
-		// No flow state: a hello that fits one datagram can still be read.
-		a := &w.quicScratch
+	if f != nil && dir != flow.FromClient {
+		return // server Initials carry the server's flight, not the hello
+	}
+	var st *quicFlow
+	if f != nil {
+		st, _ = f.Aux.(*quicFlow)
+	}
+	if st == nil && (f == nil || w.quicCount >= maxQUIC) {
+		// No state for it: a hello that fits one datagram can still be
+		// read (browsers' usually do).
+		a := w.quicAssembler(&w.quicScratch)
 		a.Reset()
 		w.quicAdd(a, nil, payload)
 		if w.quicHello(a) == 0 {
@@ -34,28 +46,30 @@ func (w *worker) quicDatagram(f *flow.Flow, dir int, payload []byte) {
 		}
 		return
 	}
-	if dir != flow.FromClient {
-		return // server Initials carry the server's flight, not the hello
-	}
-	st, _ := f.Aux.(*quicFlow)
 	if st == nil {
-		if w.quicCount >= maxQUIC {
-			w.c.UnseenQUIC[UnseenNoState]++
-			return
-		}
 		if n := len(w.quicPool); n > 0 {
 			st, w.quicPool = w.quicPool[n-1], w.quicPool[:n-1]
 			st.a.Reset()
 			*st = quicFlow{a: st.a}
-			st.a.MaxCryptoData = w.cfg.HelloMax
 		} else {
-			st = &quicFlow{a: extract.QUICAssembler{MaxCryptoData: w.cfg.HelloMax}}
+			st = &quicFlow{}
 		}
+		w.quicAssembler(&st.a)
+		// An earlier datagram of this flow was undecryptable and
+		// counted so; its state was let go (below).
+		st.unseen = f.Kind == kindQUICUnseen
 		w.quicCount++
 		f.Aux = st
 	}
 	st.initials++
 	if !w.quicAdd(&st.a, st, payload) {
+		if st.hellos == 0 && st.a.Stats().Decrypted == 0 && st.unseen {
+			// Nothing opened on this flow (a flood of random Initials
+			// looks like this): keep no state, only the fact that its
+			// unseen name was counted.
+			f.Kind = kindQUICUnseen
+			w.quicRelease(f, st)
+		}
 		return
 	}
 	st.hellos += w.quicHello(&st.a)
@@ -64,6 +78,16 @@ func (w *worker) quicDatagram(f *flow.Flow, dir int, payload []byte) {
 		w.c.UnseenQUIC[UnseenCap]++
 		st.unseen = true
 	}
+}
+
+// quicAssembler readies an assembler of this worker: hello cap and the
+// worker's key cache.
+func (w *worker) quicAssembler(a *extract.QUICAssembler) *extract.QUICAssembler {
+	if w.quicKeys == nil {
+		w.quicKeys = extract.NewQUICKeyCache(quicKeyCacheSize)
+	}
+	a.MaxCryptoData, a.Keys = w.cfg.HelloMax, w.quicKeys
+	return a
 }
 
 // quicAdd feeds a datagram to an assembler and counts what went wrong,
@@ -168,10 +192,15 @@ func (w *worker) quicEnded(f *flow.Flow) {
 	if st == nil {
 		return
 	}
-	f.Aux = nil
 	if st.hellos == 0 && !st.unseen {
 		w.c.UnseenQUIC[UnseenGap]++
 	}
+	w.quicRelease(f, st)
+}
+
+// quicRelease takes the QUIC state off a flow and pools it.
+func (w *worker) quicRelease(f *flow.Flow, st *quicFlow) {
+	f.Aux = nil
 	w.quicCount--
 	st.a.Reset()
 	if len(w.quicPool) < 64 {

@@ -135,6 +135,7 @@ func (st *Stats) addWorker(c *Counters, dec *decode.Stats, fs *flow.Stats) {
 	st.Flows.Created += fs.Created
 	st.Flows.Expired += fs.Expired
 	st.Flows.Refused += fs.Refused
+	st.Flows.Evicted += fs.Evicted
 	st.Flows.Active += fs.Active
 	st.Flows.Peak += fs.Peak
 }

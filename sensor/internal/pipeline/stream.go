@@ -122,12 +122,16 @@ func (w *worker) httpStart(f *flow.Flow, dir int, seq uint32, payload []byte) in
 }
 
 // gatherOpen gives the flow a gatherer for direction dir, starting at
-// sequence number base. It fails when the worker's gathering memory is
-// spent: hellos and heads in progress are bounded per worker.
+// sequence number base. Gatherers in use are bounded per worker, in
+// number and memory: when either is spent, the oldest gather is ended
+// (counted incomplete) to make room, so that hellos cut short by a flood
+// cannot hold every slot until their flows expire.
 func (w *worker) gatherOpen(f *flow.Flow, dir int, base uint32, purpose uint8) bool {
-	if w.gatherBytes >= maxGatherBytes || w.gathering >= maxGathers {
-		w.c.GatherRefused++
-		return false
+	for w.gatherBytes >= maxGatherBytes || w.gathers.Len() >= w.gatherCap {
+		if !w.gatherReclaim() {
+			w.c.GatherRefused++
+			return false
+		}
 	}
 	var g *flow.Gather
 	if n := len(w.gatherPool); n > 0 {
@@ -136,8 +140,9 @@ func (w *worker) gatherOpen(f *flow.Flow, dir int, base uint32, purpose uint8) b
 		g = new(flow.Gather)
 	}
 	g.Reset(base)
+	g.Owner, g.Dir, g.Start = f.Key, uint8(dir), w.now
+	w.gathers.PushBack(g)
 	w.gatherBytes += g.Buffered()
-	w.gathering++
 	f.G[dir] = g
 	f.GatherFor[dir] = purpose
 	return true
@@ -149,8 +154,8 @@ func (w *worker) gatherClose(f *flow.Flow, dir int) {
 	if g == nil {
 		return
 	}
+	w.gathers.Remove(g)
 	w.gatherBytes -= g.Buffered()
-	w.gathering--
 	f.G[dir] = nil
 	// Hellos are few per flow: give large buffers back, pool the rest.
 	if g.Buffered() > 4096 {
@@ -159,6 +164,51 @@ func (w *worker) gatherClose(f *flow.Flow, dir int) {
 	if len(w.gatherPool) < 64 {
 		w.gatherPool = append(w.gatherPool, g)
 	}
+}
+
+// gatherReclaim ends the oldest gather to make room for a new one. It
+// reports false when there is none.
+func (w *worker) gatherReclaim() bool {
+	g := w.gathers.Oldest()
+	if g == nil {
+		return false
+	}
+	w.c.GatherReclaimed++
+	w.gatherEnd(g, UnseenNoState)
+	return true
+}
+
+// gatherExpire ends the gathers that did not complete within
+// gatherTimeout of packet time: a ClientHello's or a request head's
+// segments come within a round trip or two, so one still waiting is cut
+// short, and its slot is better given to another.
+func (w *worker) gatherExpire(now int64) {
+	for g := w.gathers.Oldest(); g != nil && now-g.Start > int64(gatherTimeout); g = w.gathers.Oldest() {
+		w.c.GatherTimeouts++
+		w.gatherEnd(g, UnseenGap)
+	}
+}
+
+// gatherEnd fails gatherer g for reason why, whichever flow holds it (not
+// necessarily the packet's: events take their endpoints from the flow).
+func (w *worker) gatherEnd(g *flow.Gather, why Unseen) {
+	f := w.flows.Get(g.Owner)
+	dir := int(g.Dir)
+	if f == nil || f.G[dir] != g {
+		// Not held by its flow any more: only the bookkeeping is left.
+		w.gathers.Remove(g)
+		w.gatherBytes -= g.Buffered()
+		return
+	}
+	savedFlow, saved, savedNow := w.curFlow, w.pkt, w.now
+	w.curFlow = f
+	if f.GatherFor[dir] == gatherHTTP {
+		w.pkt = decode.Packet{Proto: f.Key.Proto}
+		w.pkt.Src, w.pkt.Dst, w.pkt.SrcPort, w.pkt.DstPort = f.Endpoints(dir)
+		w.now = f.Last
+	}
+	w.gatherFail(f, dir, why)
+	w.curFlow, w.pkt, w.now = savedFlow, saved, savedNow
 }
 
 // gatherMore adds a segment to the flow's gatherer and reads what the
@@ -229,9 +279,10 @@ func (w *worker) gatherFail(f *flow.Flow, dir int, why Unseen) {
 	case gatherHello:
 		w.c.HelloIncomplete++
 		w.c.UnseenTLS[why]++
-		if why == UnseenCap {
+		switch why {
+		case UnseenCap:
 			w.c.HelloTooBig++
-		} else {
+		case UnseenGap:
 			w.c.HelloGaps++
 		}
 	case gatherUnknown:
@@ -245,9 +296,9 @@ func (w *worker) gatherFail(f *flow.Flow, dir int, why Unseen) {
 	w.gatherClose(f, dir)
 }
 
-// flowEnded finishes what a flow had in progress when it expires. The
-// worker's packet is the packet being processed, not this flow's: events
-// take their endpoints from the flow instead.
+// flowEnded finishes what a flow had in progress when it expires or is
+// evicted. The worker's packet is the packet being processed, not this
+// flow's: events take their endpoints from the flow instead.
 func (w *worker) flowEnded(f *flow.Flow) {
 	savedFlow := w.curFlow
 	w.curFlow = f
@@ -255,22 +306,21 @@ func (w *worker) flowEnded(f *flow.Flow) {
 	if f.Aux != nil {
 		w.quicEnded(f)
 	}
-	if f.G[0] == nil && f.G[1] == nil {
-		w.flowDone(f)
-		return
-	}
-	defer w.flowDone(f)
-	saved, savedNow := w.pkt, w.now
-	for dir := range f.G {
-		if f.G[dir] == nil {
-			continue
+	if f.Gathering() {
+		// Evicted mid-way: the table had no room (no_state); expired:
+		// the rest never came.
+		why, evicted := UnseenGap, w.flows.Evicting()
+		if evicted {
+			why = UnseenNoState
 		}
-		if f.GatherFor[dir] == gatherHTTP {
-			w.pkt = decode.Packet{Proto: f.Key.Proto}
-			w.pkt.Src, w.pkt.Dst, w.pkt.SrcPort, w.pkt.DstPort = f.Endpoints(dir)
-			w.now = f.Last
+		for dir := range f.G {
+			if g := f.G[dir]; g != nil {
+				if evicted {
+					w.c.GatherEvicted++
+				}
+				w.gatherEnd(g, why)
+			}
 		}
-		w.gatherFail(f, dir, UnseenGap)
 	}
-	w.pkt, w.now = saved, savedNow
+	w.flowDone(f)
 }

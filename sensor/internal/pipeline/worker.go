@@ -20,11 +20,12 @@ import (
 	"github.com/phonehome-sensor/phonehome/sensor/internal/flow"
 )
 
-// What a worker learned a TCP flow carries (flow.Flow.Kind).
+// What a worker learned a flow carries (flow.Flow.Kind).
 const (
 	kindUnknown uint8 = iota
 	kindHTTP
 	kindDNS
+	kindQUICUnseen // UDP: a client Initial no key opened, its unseen name counted; no QUIC state kept
 )
 
 const (
@@ -46,6 +47,12 @@ const (
 	// gathered at once by one worker, whatever the traffic.
 	maxGathers     = 16384
 	maxGatherBytes = 32 << 20
+	// gatherTimeout is the packet time a hello or head may take to
+	// complete: its segments come within a round trip or two.
+	gatherTimeout = 10 * time.Second
+	// gatherCheckEvery is the packet time between two looks for gathers
+	// past gatherTimeout.
+	gatherCheckEvery = time.Second
 )
 
 // observation is what crosses from a worker to the output stage: an event
@@ -71,10 +78,13 @@ type worker struct {
 	c     Counters
 
 	gatherPool  []*flow.Gather
-	gathering   int // gatherers in use
-	gatherBytes int // their buffers' memory
+	gathers     flow.GatherList // gatherers in use, oldest first
+	gatherBytes int             // their buffers' memory
+	gatherCap   int             // maxGathers (lowered by tests)
+	gatherCheck int64           // packet time of the last look for gathers timed out
 
 	quicScratch extract.QUICAssembler // for datagrams of flows without state
+	quicKeys    *extract.QUICKeyCache // Initial keys of recent connections, by DCID
 	quicPool    []*quicFlow
 	quicCount   int // QUIC flows followed
 	gquicNames  []byte
@@ -107,6 +117,8 @@ func newWorker(cfg *Config, out chan<- *observation) *worker {
 		flows: flow.NewTable(cfg.Flow),
 		name:  make([]byte, 0, 256),
 		hits:  make([]rules.Hit, 0, 8),
+
+		gatherCap: maxGathers,
 	}
 	w.flows.OnExpire = w.flowEnded
 	return w
@@ -127,6 +139,10 @@ func (w *worker) packet(lt layers.LinkType, data []byte, ts int64) {
 	}
 	w.now = ts
 	w.curFlow = nil
+	if d := ts - w.gatherCheck; d >= int64(gatherCheckEvery) || d < 0 {
+		w.gatherCheck = ts
+		w.gatherExpire(ts)
+	}
 	k, srcIsA := flow.MakeKey(p.Src, p.Dst, p.SrcPort, p.DstPort, p.Proto)
 	f, isNew := w.flows.Lookup(k, ts, true)
 	w.curFlow = f

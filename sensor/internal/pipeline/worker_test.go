@@ -241,8 +241,8 @@ func TestHelloSegmentOrders(t *testing.T) {
 			if o := <-obs; o.event.TLS == nil || o.event.TLS.Client.ServerName != name {
 				t.Errorf("event %+v", o.event)
 			}
-			if w.gathering != 0 || w.gatherBytes != 0 {
-				t.Errorf("gatherers not released: %d in use, %d bytes", w.gathering, w.gatherBytes)
+			if w.gathers.Len() != 0 || w.gatherBytes != 0 {
+				t.Errorf("gatherers not released: %d in use, %d bytes", w.gathers.Len(), w.gatherBytes)
 			}
 		})
 	}
