@@ -330,6 +330,9 @@ func TestResendLoopKeepsActive(t *testing.T) {
 	}
 	// Closed, the sink re-sends no more.
 	s.Close()
+	// A re-send posted just before Close may show in the API a moment
+	// later: Alertmanager stores posted alerts asynchronously.
+	time.Sleep(resend)
 	closed := am.alerts(t, "Resend")["10.1.0.1"]
 	time.Sleep(2 * resend)
 	if after := am.alerts(t, "Resend")["10.1.0.1"]; !after.EndsAt.Equal(closed.EndsAt) {
