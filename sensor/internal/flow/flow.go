@@ -133,7 +133,7 @@ const evictWindow = 8
 // indexes, so a steady state allocates nothing.
 type Table struct {
 	cfg       Config
-	index     map[Key]int32
+	index     index
 	flows     []Flow
 	free      []int32
 	lastSweep int64
@@ -165,11 +165,7 @@ func NewTable(cfg Config) *Table {
 	if cfg.SweepEvery <= 0 {
 		cfg.SweepEvery = d.SweepEvery
 	}
-	hint := cfg.MaxFlows
-	if hint > 4096 {
-		hint = 4096
-	}
-	return &Table{cfg: cfg, index: make(map[Key]int32, hint)}
+	return &Table{cfg: cfg, index: newIndex(min(cfg.MaxFlows, 4096))}
 }
 
 // Lookup returns the flow of key k, creating it at packet time now if
@@ -182,13 +178,13 @@ func (t *Table) Lookup(k Key, now int64, create bool) (f *Flow, isNew bool) {
 	if now-t.lastSweep >= int64(t.cfg.SweepEvery) {
 		t.Sweep(now)
 	}
-	if i, ok := t.index[k]; ok {
+	if i := t.index.get(&k, t.flows); i >= 0 {
 		return &t.flows[i], false
 	}
 	if !create {
 		return nil, false
 	}
-	if len(t.index) >= t.cfg.MaxFlows && !t.evict(now) {
+	if t.index.n >= t.cfg.MaxFlows && !t.evict(now) {
 		t.Stats.Refused++
 		return nil, false
 	}
@@ -205,12 +201,12 @@ func (t *Table) Lookup(k Key, now int64, create bool) (f *Flow, isNew bool) {
 	*f = Flow{Key: k, First: now, Last: now, live: true}
 	// keep stream buffers' memory for reuse
 	f.Buf[0], f.Buf[1] = buf[0][:0], buf[1][:0]
-	t.index[k] = i
+	t.index.put(&k, i)
 	t.Stats.Created++
-	if len(t.index) > t.Stats.Peak {
-		t.Stats.Peak = len(t.index)
+	if t.index.n > t.Stats.Peak {
+		t.Stats.Peak = t.index.n
 	}
-	t.Stats.Active = len(t.index)
+	t.Stats.Active = t.index.n
 	return f, true
 }
 
@@ -238,7 +234,7 @@ func (t *Table) Sweep(now int64) {
 			t.drop(int32(i))
 		}
 	}
-	t.Stats.Active = len(t.index)
+	t.Stats.Active = t.index.n
 }
 
 // evict ends one flow to make room: of the evictWindow entries from the
@@ -291,7 +287,7 @@ func (t *Table) drop(i int32) {
 	if t.OnExpire != nil {
 		t.OnExpire(f)
 	}
-	delete(t.index, f.Key)
+	t.index.del(&f.Key, i)
 	f.live = false
 	// Large stream buffers are released, small ones kept for reuse.
 	for d := range f.Buf {
@@ -310,16 +306,16 @@ func (t *Table) Flush() {
 			t.drop(int32(i))
 		}
 	}
-	t.Stats.Active = len(t.index)
+	t.Stats.Active = t.index.n
 }
 
 // Len returns the number of live flows.
-func (t *Table) Len() int { return len(t.index) }
+func (t *Table) Len() int { return t.index.n }
 
 // Get returns the live flow of key k, or nil. Unlike Lookup it neither
 // creates nor sweeps: it is safe to call from OnExpire.
 func (t *Table) Get(k Key) *Flow {
-	if i, ok := t.index[k]; ok {
+	if i := t.index.get(&k, t.flows); i >= 0 {
 		return &t.flows[i]
 	}
 	return nil

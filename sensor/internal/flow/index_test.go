@@ -1,0 +1,105 @@
+package flow
+
+import (
+	"math/rand/v2"
+	"testing"
+)
+
+// TestIndexAgainstMap runs random puts, deletes and gets on the index and
+// on a Go map, on a small key space so that runs of colliding slots form,
+// wrap around the end and are cut by deletions.
+func TestIndexAgainstMap(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, keys := range []int{5, 40, 300, 5000} {
+		x := newIndex(8)
+		var flows []Flow
+		want := map[Key]int32{}
+		var free []int32
+		key := func() Key {
+			var k Key
+			k.A[15], k.B[15] = byte(rng.IntN(keys)), byte(rng.IntN(3))
+			k.PA = uint16(rng.IntN(keys))
+			k.Proto = 6
+			return k
+		}
+		for op := range 200000 {
+			k := key()
+			pos, ok := want[k]
+			if got := x.get(&k, flows); got != map[bool]int32{true: pos, false: -1}[ok] {
+				t.Fatalf("keys %d, op %d: get(%v) = %d, want %d (present %v)", keys, op, k, got, pos, ok)
+			}
+			switch {
+			case ok && rng.IntN(2) == 0:
+				x.del(&k, pos)
+				delete(want, k)
+				flows[pos] = Flow{}
+				free = append(free, pos)
+			case !ok:
+				var p int32
+				if n := len(free); n > 0 {
+					p, free = free[n-1], free[:n-1]
+				} else {
+					flows = append(flows, Flow{})
+					p = int32(len(flows) - 1)
+				}
+				flows[p].Key = k
+				x.put(&k, p)
+				want[k] = p
+			}
+			if x.n != len(want) {
+				t.Fatalf("n = %d, want %d", x.n, len(want))
+			}
+		}
+		for k, pos := range want {
+			if got := x.get(&k, flows); got != pos {
+				t.Fatalf("keys %d: at the end get(%v) = %d, want %d", keys, k, got, pos)
+			}
+		}
+	}
+}
+
+func BenchmarkIndexGet(b *testing.B) {
+	const n = 200000
+	x := newIndex(n)
+	flows := make([]Flow, n)
+	rng := rand.New(rand.NewPCG(3, 4))
+	for i := range flows {
+		k := &flows[i].Key
+		for j := range k.A {
+			k.A[j], k.B[j] = byte(rng.Uint32()), byte(rng.Uint32())
+		}
+		k.PA, k.PB, k.Proto = uint16(rng.Uint32()), 443, 6
+		x.put(k, int32(i))
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if x.get(&flows[i].Key, flows) < 0 {
+			b.Fatal("missing")
+		}
+		i = (i + 7919) % n
+	}
+}
+
+func BenchmarkMapGet(b *testing.B) {
+	const n = 200000
+	m := make(map[Key]int32, n)
+	keys := make([]Key, n)
+	rng := rand.New(rand.NewPCG(3, 4))
+	for i := range keys {
+		k := &keys[i]
+		for j := range k.A {
+			k.A[j], k.B[j] = byte(rng.Uint32()), byte(rng.Uint32())
+		}
+		k.PA, k.PB, k.Proto = uint16(rng.Uint32()), 443, 6
+		m[*k] = int32(i)
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if _, ok := m[keys[i]]; !ok {
+			b.Fatal("missing")
+		}
+		i = (i + 7919) % n
+	}
+}
