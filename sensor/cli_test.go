@@ -283,3 +283,66 @@ func pcapToPcapng(t *testing.T, p []byte) []byte {
 	}
 	return out.Bytes()
 }
+
+// TestConfigFile: --config.file settings act as flags; the command line
+// wins; every mistake names the file, line and column and exits 2.
+func TestConfigFile(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	fromFile, fromFlag := filepath.Join(dir, "file.json"), filepath.Join(dir, "flag.json")
+	cfg := write("phonehome.yml", "# a sensor\nworkers: 2\noutput:\n  - ecs:"+fromFile+"\nstorage.path: \"\"\nremoval.deadline: 2018-10-01\ncapture.promisc: false\nlog.level: warn\n")
+	code, _, stderr := runCLI(t, "run", "-r", demo, "--config.file", cfg)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	b, _ := os.ReadFile(fromFile)
+	if n := bytes.Count(b, []byte("\n")); n == 0 || !bytes.Contains(b, []byte(`"still-phoning-home"`)) {
+		t.Errorf("the file's output got %d alerts, none past the file's deadline:\n%.500s", n, b)
+	}
+	if strings.Contains(stderr, "level=INFO") {
+		t.Errorf("log.level: warn from the file not applied:\n%s", stderr)
+	}
+	os.Remove(fromFile)
+	// The command line's --output replaces the file's list.
+	if code, _, stderr := runCLI(t, "--config.file="+cfg, "run", "-r", demo, "--output", "ecs:"+fromFlag); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if _, err := os.Stat(fromFile); err == nil {
+		t.Error("the file's output was used although --output was given")
+	}
+	if _, err := os.Stat(fromFlag); err != nil {
+		t.Error("the command line's output was not used")
+	}
+
+	for _, c := range []struct{ name, text, want string }{
+		{"unknown", "workers: 2\nworkrs: 2\n", `:2:1: unknown setting "workrs" for phonehome run; did you mean "workers"?`},
+		{"list for one", "workers: [1, 2]\n", `:1:10: "workers" takes one value, not a list`},
+		{"map", "output:\n  ecs: x\n", `:2:3: "output": want a value or a list of values`},
+		{"switch", "capture.promisc: maybe\n", `:1:18: "capture.promisc" is a switch: want true or false, not "maybe"`},
+		{"twice", "workers: 1\nworkers: 2\n", `:2:1: "workers" set twice (first at line 1)`},
+		{"syntax", "workers: [1, 2\n", `:1: did not find expected ',' or ']'`},
+		{"not a map", "- workers\n", `:1:1: want a mapping`},
+		{"itself", "config.file: x.yml\n", `:1:1: config.file cannot name another file`},
+		{"bad value", "workers: many\n", `:1:10: "workers": bad value "many"`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p := write(strings.ReplaceAll(c.name, " ", "-")+".yml", c.text)
+			code, stdout, stderr := runCLI(t, "run", "-r", demo, "--config.file", p)
+			if code != 2 || !strings.Contains(stderr, c.want) || stdout != "" {
+				t.Errorf("exit %d, stderr %q: want 2 and %q", code, stderr, c.want)
+			}
+			if c.want[0] == ':' && !strings.Contains(stderr, p+c.want) {
+				t.Errorf("stderr %q does not name %s", stderr, p)
+			}
+		})
+	}
+	if code, _, stderr := runCLI(t, "run", "-r", demo, "--config.file", filepath.Join(dir, "none.yml")); code != 2 || !strings.Contains(stderr, "none.yml") {
+		t.Errorf("missing file: exit %d: %s", code, stderr)
+	}
+}

@@ -167,6 +167,14 @@ func run(argv []string, stdout, stderr io.Writer) int {
 
 	versionCmd := app.Command("version", "Print the version.")
 
+	for _, c := range []*kingpin.CmdClause{runCmd, inspectCmd, reportC} {
+		c.Flag("config.file", "YAML file of flag settings: flag names without dashes as keys, lists for repeatable flags; flags on the command line win.").PlaceHolder("FILE").String()
+	}
+	argv, err := expandConfig(app, argv)
+	if err != nil {
+		fmt.Fprintf(stderr, "phonehome: %v\n", err)
+		return exitUsage
+	}
 	cmd, err := app.Parse(argv)
 	if exited >= 0 {
 		return exited
