@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
@@ -39,7 +40,18 @@ type File struct {
 	pcap    *pcapgo.Reader
 	ng      *pcapgo.NgReader
 	packets uint64
+	// Classic pcap records are read here, not through c.pcap (which
+	// checked the file header): a record's data is handed out where it
+	// lies in br's buffer, saving pcapgo's copy of every packet.
+	br    *bufio.Reader
+	order binary.ByteOrder
+	nano  bool
+	lt    layers.LinkType
 }
+
+// maxRecord is the largest record data taken (pcapgo's snap length cap,
+// as set below).
+const maxRecord = 256 << 10
 
 // OpenFile opens a pcap or pcapng capture, recognised by its magic number,
 // not by its name.
@@ -52,31 +64,48 @@ func OpenFile(name string) (*File, error) {
 		f.Close()
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	br := bufio.NewReaderSize(f, 1<<20)
+	c, err := openReader(name, f)
+	if err != nil {
+		return fail(err)
+	}
+	c.f = f
+	return c, nil
+}
+
+// openReader reads a capture from r (OpenFile's file; tests' bytes).
+func openReader(name string, r io.Reader) (*File, error) {
+	br := bufio.NewReaderSize(r, 1<<20)
 	magic, err := br.Peek(4)
 	if err != nil {
 		if errors.Is(err, io.EOF) {
-			return fail(fmt.Errorf("%w: file is %d bytes long", ErrNotCapture, len(magic)))
+			return nil, fmt.Errorf("%w: file is %d bytes long", ErrNotCapture, len(magic))
 		}
-		return fail(err)
+		return nil, err
 	}
-	c := &File{name: name, f: f}
+	c := &File{name: name}
 	switch binary.BigEndian.Uint32(magic) {
 	case 0xa1b2c3d4, 0xd4c3b2a1, 0xa1b23c4d, 0x4d3cb2a1:
 		c.pcap, err = pcapgo.NewReader(br)
 		if err != nil {
-			return fail(fmt.Errorf("%w: %w", ErrNotCapture, err))
+			return nil, fmt.Errorf("%w: %w", ErrNotCapture, err)
 		}
 		// pcapgo caps packets at the file's snap length; some writers put 0
 		// or a small number there while storing bigger packets.
-		c.pcap.SetSnaplen(256 << 10)
+		c.pcap.SetSnaplen(maxRecord)
+		c.br, c.lt = br, c.pcap.LinkType()
+		m := binary.BigEndian.Uint32(magic)
+		c.order = binary.ByteOrder(binary.BigEndian)
+		if m == 0xd4c3b2a1 || m == 0x4d3cb2a1 {
+			c.order = binary.LittleEndian
+		}
+		c.nano = m == 0xa1b23c4d || m == 0x4d3cb2a1
 	case 0x0a0d0d0a:
 		c.ng, err = pcapgo.NewNgReader(br, pcapgo.NgReaderOptions{WantMixedLinkType: true, SkipUnknownVersion: true})
 		if err != nil {
-			return fail(fmt.Errorf("%w: %w", ErrNotCapture, err))
+			return nil, fmt.Errorf("%w: %w", ErrNotCapture, err)
 		}
 	default:
-		return fail(fmt.Errorf("%w: unknown magic number %#08x", ErrNotCapture, binary.BigEndian.Uint32(magic)))
+		return nil, fmt.Errorf("%w: unknown magic number %#08x", ErrNotCapture, binary.BigEndian.Uint32(magic))
 	}
 	return c, nil
 }
@@ -96,9 +125,9 @@ func (c *File) ReadPacket() ([]byte, gopacket.CaptureInfo, layers.LinkType, erro
 		lt   layers.LinkType
 		err  error
 	)
-	if c.pcap != nil {
-		data, ci, err = c.pcap.ZeroCopyReadPacketData()
-		lt = c.pcap.LinkType()
+	if c.br != nil {
+		data, ci, err = c.readRecord()
+		lt = c.lt
 	} else {
 		data, ci, err = c.ng.ZeroCopyReadPacketData()
 		if err == nil && len(ci.AncillaryData) > 0 {
@@ -118,4 +147,48 @@ func (c *File) ReadPacket() ([]byte, gopacket.CaptureInfo, layers.LinkType, erro
 	}
 	c.packets++
 	return data, ci, lt, nil
+}
+
+// readRecord reads one classic pcap record (16-byte header, then the
+// data) and returns its data as it lies in the read buffer, valid until
+// the next call. Errors are as pcapgo's: io.EOF at a clean end or when a
+// header is followed by no data at all (CaptureLength then set),
+// io.ErrUnexpectedEOF inside a header or the data.
+func (c *File) readRecord() ([]byte, gopacket.CaptureInfo, error) {
+	var ci gopacket.CaptureInfo
+	hdr, err := c.br.Peek(16)
+	if err != nil {
+		if len(hdr) == 0 && errors.Is(err, io.EOF) {
+			return nil, ci, io.EOF
+		}
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, ci, err
+	}
+	sec, frac := c.order.Uint32(hdr[0:4]), c.order.Uint32(hdr[4:8])
+	ci.CaptureLength = int(c.order.Uint32(hdr[8:12]))
+	ci.Length = int(c.order.Uint32(hdr[12:16]))
+	if ci.CaptureLength > maxRecord {
+		return nil, ci, fmt.Errorf("capture length exceeds snap length: %d > %d", ci.CaptureLength, maxRecord)
+	}
+	if ci.CaptureLength > ci.Length {
+		return nil, ci, fmt.Errorf("capture length exceeds original packet length: %d > %d", ci.CaptureLength, ci.Length)
+	}
+	if !c.nano {
+		frac *= 1000
+	}
+	ci.Timestamp = time.Unix(int64(sec), int64(frac)).UTC()
+	rec, err := c.br.Peek(16 + ci.CaptureLength)
+	if err != nil {
+		if len(rec) == 16 && errors.Is(err, io.EOF) {
+			return nil, ci, io.EOF // the header and not a byte more
+		}
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, ci, err
+	}
+	c.br.Discard(16 + ci.CaptureLength)
+	return rec[16:], ci, nil
 }
