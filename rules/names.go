@@ -191,8 +191,9 @@ type wireName struct {
 	upper bool   // holds upper-case ASCII; compare ignoring case
 	n     int    // suffixes hashed
 	// h[k] is the hash of the suffix of back[k] bytes; k = 0 is the last
-	// label, k = n-1 the longest suffix of at most maxNameLen bytes (the
-	// name itself when it is short enough).
+	// two labels, k = n-1 the longest suffix of at most maxNameLen bytes
+	// (the name itself when it is short enough). The last label alone is
+	// left out: no key has fewer than two.
 	h    []uint32
 	back []uint8
 }
@@ -232,6 +233,7 @@ func (w *wireName) prepare(name string) bool {
 		return true
 	}
 	a, b := uint32(fnvOffset32), uint32(fnvOffset32)
+	dots := 0
 	for i := len(name) - 1; i >= 0; i-- {
 		c := name[i]
 		if cl := byteClass[c]; cl != classPlain {
@@ -240,7 +242,11 @@ func (w *wireName) prepare(name string) bool {
 				c += 'a' - 'A'
 				w.upper = true
 			case classDot:
-				if back := len(name) - 1 - i; back > 0 && back <= maxNameLen {
+				// The last label alone is never a key (every name, domain
+				// and pattern of a rule has two labels at least): it is
+				// not hashed nor looked up.
+				dots++
+				if back := len(name) - 1 - i; back > 0 && back <= maxNameLen && dots > 1 {
 					if w.n == len(w.h) {
 						return false
 					}
@@ -253,7 +259,7 @@ func (w *wireName) prepare(name string) bool {
 		}
 		a, b = b, (a^uint32(c))*fnvPrime32
 	}
-	if len(name) <= maxNameLen {
+	if len(name) <= maxNameLen && dots > 0 {
 		if w.n == len(w.h) {
 			return false
 		}
