@@ -164,7 +164,7 @@ func TestSystemdUnitSettings(t *testing.T) {
 		t.Errorf("StandardOutput = %q", got)
 	}
 	if strings.Contains(exec, "--alerts.out") || strings.Contains(exec, "--output") {
-		t.Errorf("ExecStart = %q: --alerts.out truncates at start and is not reopened on SIGHUP", exec)
+		t.Errorf("ExecStart = %q: alerts go to stdout (appended by systemd, rotated with copytruncate); outputs belong in PHONEHOME_ARGS", exec)
 	}
 	if af := u.get("Service", "RestrictAddressFamilies"); !strings.Contains(af, "AF_PACKET") {
 		t.Errorf("RestrictAddressFamilies = %q lacks AF_PACKET", af)
@@ -230,10 +230,10 @@ func TestSystemdEnvironment(t *testing.T) {
 func TestLogrotate(t *testing.T) {
 	conf := string(read(t, "logrotate/phonehome"))
 	if !regexp.MustCompile(`(?m)^\s*copytruncate\s*$`).MatchString(conf) {
-		t.Error("no copytruncate: the sensor does not reopen its outputs on SIGHUP")
+		t.Error("no copytruncate: systemd, not the sensor, holds the stdout file")
 	}
 	if regexp.MustCompile(`(?m)^\s*postrotate`).MatchString(conf) {
-		t.Error("postrotate: SIGHUP does not reopen outputs; use copytruncate")
+		t.Error("postrotate: the stdout file is systemd's, a SIGHUP cannot reopen it; use copytruncate")
 	}
 	if !strings.Contains(conf, "/var/log/phonehome/") {
 		t.Error("the config does not name /var/log/phonehome/")
