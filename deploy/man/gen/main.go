@@ -42,7 +42,7 @@ Rotation of the alert files (copytruncate).
 .SH "SIGNALS"
 .TP
 \fBSIGHUP\fR
-Reload the rules and the GeoIP databases (as \fBPOST /\-/reload\fR does); outputs are not reopened.
+Reload the rules and the GeoIP databases and reopen the files of \fBecs:\fR and \fBeve:\fR outputs (as \fBPOST /\-/reload\fR does); on error the old rules and databases stay in force.
 .TP
 \fBSIGINT\fR, \fBSIGTERM\fR
 Stop: read what the kernel still holds, flush the inventory, print the summary, exit 0.
