@@ -60,15 +60,21 @@ func OpenFile(name string) (*File, error) {
 	if err != nil {
 		return nil, err
 	}
-	fail := func(err error) (*File, error) {
-		f.Close()
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
-	c, err := openReader(name, f)
+	c, err := openNamed(name, f)
 	if err != nil {
-		return fail(err)
+		f.Close()
+		return nil, err
 	}
 	c.f = f
+	return c, nil
+}
+
+// openNamed is openReader with errors naming the file, as OpenFile's.
+func openNamed(name string, r io.Reader) (*File, error) {
+	c, err := openReader(name, r)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
 	return c, nil
 }
 
@@ -114,7 +120,12 @@ func openReader(name string, r io.Reader) (*File, error) {
 func (c *File) Name() string { return c.name }
 
 // Close closes the file.
-func (c *File) Close() error { return c.f.Close() }
+func (c *File) Close() error {
+	if c.f == nil {
+		return nil
+	}
+	return c.f.Close()
+}
 
 // ReadPacket returns the next packet. A file cut in the middle of a record
 // gives an error wrapping ErrTruncated.
