@@ -11,6 +11,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"unicode"
 	"time"
 )
 
@@ -159,6 +160,13 @@ func ReadAssets(name string, r io.Reader) (*Assets, error) {
 		}
 		for i := range rec {
 			rec[i] = strings.TrimSpace(rec[i])
+		}
+		for i, field := range []string{"hostname", "owner", "site"} {
+			// A line break or an escape in a name is a mistake in the
+			// file, and would break every report line it is printed on.
+			if j := strings.IndexFunc(rec[i+1], unicode.IsControl); j >= 0 {
+				return nil, bad("%s: control character %q", field, rec[i+1][j:j+1])
+			}
 		}
 		as := Asset{Hostname: rec[1], Owner: rec[2], Site: rec[3]}
 		if rec[4] != "" {

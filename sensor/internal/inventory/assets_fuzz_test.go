@@ -168,10 +168,11 @@ A4-BB-6D-14-00-1B,lab-02,carol,lab,
 		{"bom", "\ufeff" + valid, 6, ""},
 		{"quoted", `mac,hostname,owner,site
 "10.0.0.1","ws ""01"", lobby","Smith, J.",hq
-10.0.0.2,"multi
-line",,
+10.0.0.2,"two, words",,
   "10.0.0.3",spaced,  o  , s ,2019-01-31
 `, 3, ""},
+		// A line break inside a quoted field is a mistake in the file.
+		{"newline-in-field", "10.0.0.1,a\n10.0.0.2,\"multi\nline\",,\n", 0, fuzzAssetsName + `:2: hostname: control character "\n"`},
 		{"bad-date", "10.0.0.1,a\n10.0.0.2,b,,,2018-02-30\n", 0, fuzzAssetsName + ":2: removal_date: bad date"},
 		{"bad-cidr", "ip,hostname\n10.0.0.1,a\n10.20.0.0/16,office-net\n", 0, fuzzAssetsName + `:3: "10.20.0.0/16" is neither`},
 		{"duplicate-mapped", "10.0.0.1,a\n::ffff:10.0.0.1,b\n", 0, fuzzAssetsName + ":2: ::ffff:10.0.0.1 listed twice"},
