@@ -11,8 +11,8 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"unicode"
 	"time"
+	"unicode"
 )
 
 // Deadlines gives hosts their removal deadline: the most specific subnet
