@@ -224,7 +224,7 @@ func describe(n *yaml.Node) string {
 		case "!!timestamp":
 			return "a date (" + n.Value + ")"
 		}
-		return "a value tagged " + n.Tag
+		return "a value tagged " + strconv.Quote(n.Tag) // quoted: a tag may carry %-escaped line breaks
 	}
 	return "an unsupported YAML node"
 }
