@@ -454,8 +454,9 @@ func sidHash(key string, salt uint32) uint32 {
 	return f.Sum32() % SuricataSIDCount
 }
 
-// suricataPriority maps severities to Suricata priorities (1 highest).
-func suricataPriority(s Severity) int {
+// SuricataPriority maps a severity to a Suricata priority (1 highest), as
+// the exported rules and the EVE output give it.
+func SuricataPriority(s Severity) int {
 	switch s {
 	case SeverityCritical, SeverityHigh:
 		return 1
@@ -489,7 +490,7 @@ func suricataMeta(r *Rule) string {
 // names, one for an address prefix.
 func suricataRules(it exportItem) []suricataRule {
 	r := it.rule
-	tail := fmt.Sprintf("classtype:policy-violation; priority:%d; metadata:%s; sid:%s; rev:1;)", suricataPriority(r.Severity), suricataMeta(r), sidMark)
+	tail := fmt.Sprintf("classtype:policy-violation; priority:%d; metadata:%s; sid:%s; rev:1;)", SuricataPriority(r.Severity), suricataMeta(r), sidMark)
 	msg := func(what string) string {
 		return fmt.Sprintf("phonehome %s/%s %s: %s", r.Profile.ID, r.ID, r.Category, what)
 	}

@@ -349,20 +349,11 @@ func alertKind(e *alert.Event) string {
 	return "other"
 }
 
-// severityName maps the ECS severity score of an alert back to the rule
-// severity (pipeline's severityScore).
+// severityName is the rule severity an alert's score stands for, or
+// "unknown" for a score the pipeline never gives: a fixed set of labels.
 func severityName(score int) string {
-	switch score {
-	case 1:
-		return rules.SeverityInfo.String()
-	case 21:
-		return rules.SeverityLow.String()
-	case 47:
-		return rules.SeverityMedium.String()
-	case 73:
-		return rules.SeverityHigh.String()
-	case 99:
-		return rules.SeverityCritical.String()
+	if s, exact := alert.ScoreSeverity(score); exact {
+		return s.String()
 	}
 	return "unknown"
 }

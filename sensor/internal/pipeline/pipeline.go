@@ -336,7 +336,7 @@ func (o *output) handle(ob *observation) {
 			// the same contact before it.
 			sev++
 		}
-		a.Event.Severity = severityScore(sev)
+		a.Event.Severity = alert.SeverityScore(sev)
 		a.Event.Reason = h.Reason()
 		a.Rule = ruleObject(h)
 		a.Threat = &alert.Threat{Enrichments: []alert.Enrichment{enrichment(h, ob.matched[i])}}
@@ -374,24 +374,6 @@ func (o *output) alert() {
 	if o.cfg.Live != nil {
 		o.cfg.Live.alerts.Add(1)
 	}
-}
-
-// severityScore maps a rule severity to ECS event.severity, on the 0–100
-// scale Elastic detection rules use.
-func severityScore(s rules.Severity) int {
-	switch s {
-	case rules.SeverityInfo:
-		return 1
-	case rules.SeverityLow:
-		return 21
-	case rules.SeverityMedium:
-		return 47
-	case rules.SeverityHigh:
-		return 73
-	case rules.SeverityCritical:
-		return 99
-	}
-	return 0
 }
 
 func ruleObject(h rules.Hit) *alert.Rule {

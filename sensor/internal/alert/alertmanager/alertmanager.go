@@ -437,21 +437,10 @@ func (s *Sink) labels(e *alert.Event) map[string]string {
 	return l
 }
 
-// severity maps ECS event.severity back to the rule severity the
-// pipeline scored it from (1, 21, 47, 73, 99), splitting at the
-// midpoints so that any score lands somewhere.
+// severity is the rule severity an ECS event.severity stands for.
 func severity(score int) string {
-	switch {
-	case score >= 86:
-		return "critical"
-	case score >= 60:
-		return "high"
-	case score >= 34:
-		return "medium"
-	case score >= 11:
-		return "low"
-	}
-	return "info"
+	s, _ := alert.ScoreSeverity(score)
+	return s.String()
 }
 
 // labelKey is a canonical form of a label set.

@@ -23,6 +23,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/phonehome-sensor/phonehome/rules"
 	"github.com/phonehome-sensor/phonehome/sensor/internal/alert"
 )
 
@@ -316,37 +317,20 @@ func SignatureID(ruleID string) uint32 {
 	return SIDBase + h.Sum32()%SIDCount
 }
 
-// Severity maps ECS event.severity (the 0–100 scores the pipeline gives:
-// info 1, low 21, medium 47, high 73, critical 99) to a Suricata severity,
-// as `rules export --format suricata` maps rule severities to priorities:
-// 1 for high and critical, 2 medium, 3 low, 4 info. The bounds lie halfway
-// between the scores, so that a score moved a little keeps its class.
+// Severity maps ECS event.severity to a Suricata severity as `rules
+// export --format suricata` maps rule severities to priorities: 1 for
+// high and critical, 2 medium, 3 low, 4 info (scores between the ones the
+// pipeline gives split at the midpoints).
 func Severity(score int) int {
-	switch {
-	case score >= 60:
-		return 1
-	case score >= 34:
-		return 2
-	case score >= 11:
-		return 3
-	}
-	return 4
+	s, _ := alert.ScoreSeverity(score)
+	return rules.SuricataPriority(s)
 }
 
 // severityName is the rule severity an ECS score stands for; Suricata's
 // severity joins high and critical, the metadata keeps them apart.
 func severityName(score int) string {
-	switch {
-	case score >= 86:
-		return "critical"
-	case score >= 60:
-		return "high"
-	case score >= 34:
-		return "medium"
-	case score >= 11:
-		return "low"
-	}
-	return "info"
+	s, _ := alert.ScoreSeverity(score)
+	return s.String()
 }
 
 func alertObject(e *alert.Event) *alertInfo {
