@@ -13,8 +13,6 @@ import (
 	"bytes"
 	"container/list"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -174,28 +172,12 @@ func newSink(spec *alert.Spec, now func() time.Time) (*Sink, error) {
 			return nil, fail("option max-alerts=%q: must be positive", v)
 		}
 	}
-	tlsConf := &tls.Config{MinVersion: tls.VersionTLS12}
-	if q.Has("ca") {
-		if !https {
-			return nil, fail("option ca= needs alertmanager+https")
-		}
-		pem, err := os.ReadFile(q.Get("ca"))
-		if err != nil {
-			return nil, fail("option ca: %w", err)
-		}
-		tlsConf.RootCAs = x509.NewCertPool()
-		if !tlsConf.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, fail("option ca=%q: no PEM certificate in it", q.Get("ca"))
-		}
+	if !https && (q.Has("ca") || q.Has("insecure-skip-verify")) {
+		return nil, fail("options ca and insecure-skip-verify need alertmanager+https")
 	}
-	if q.Has("insecure-skip-verify") {
-		v := q.Get("insecure-skip-verify")
-		if tlsConf.InsecureSkipVerify, err = strconv.ParseBool(v); err != nil {
-			return nil, fail("option insecure-skip-verify=%q: %w", v, err)
-		}
-		if !https {
-			return nil, fail("option insecure-skip-verify needs alertmanager+https")
-		}
+	tlsConf, err := alert.ClientTLS(q, "")
+	if err != nil {
+		return nil, fail("%w", err)
 	}
 	if u := spec.URL.User; u != nil {
 		s.user, s.basic = u.Username(), true

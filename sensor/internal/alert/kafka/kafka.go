@@ -15,7 +15,6 @@ package kafka
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -323,38 +322,7 @@ func tlsConfig(q url.Values) (*tls.Config, error) {
 	if has("tls") && !on {
 		return nil, fmt.Errorf("tls=false but %s= given", implied)
 	}
-	c := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: get("server-name")}
-	if has("insecure-skip-verify") {
-		skip, err := strconv.ParseBool(get("insecure-skip-verify"))
-		if err != nil {
-			return nil, fmt.Errorf("insecure-skip-verify=%q: %w", get("insecure-skip-verify"), err)
-		}
-		c.InsecureSkipVerify = skip
-	}
-	if f := get("ca"); f != "" {
-		pem, err := os.ReadFile(f)
-		if err != nil {
-			return nil, fmt.Errorf("ca: %w", err)
-		}
-		c.RootCAs = x509.NewCertPool()
-		if !c.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("ca: no PEM certificate in %s", f)
-		}
-	} else if has("ca") {
-		return nil, errors.New("ca= is empty")
-	}
-	cert, key := get("cert"), get("key")
-	if (cert == "") != (key == "") {
-		return nil, errors.New("cert= and key= go together")
-	}
-	if cert != "" {
-		kp, err := tls.LoadX509KeyPair(cert, key)
-		if err != nil {
-			return nil, fmt.Errorf("client certificate: %w", err)
-		}
-		c.Certificates = []tls.Certificate{kp}
-	}
-	return c, nil
+	return alert.ClientTLS(q, "")
 }
 
 // saslMechanism builds the SASL mechanism from sasl=, user= or the URL's

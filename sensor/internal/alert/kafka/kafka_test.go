@@ -528,7 +528,7 @@ func TestOptionErrors(t *testing.T) {
 		{"kafka://b1/t?tls=false&ca=" + pw, "tls=false but ca="},
 		{"kafka://b1/t?ca=" + pw, "no PEM certificate"},
 		{"kafka://b1/t?ca=/nonexistent/ca.pem", "ca:"},
-		{"kafka://b1/t?cert=" + pw, "cert= and key= go together"},
+		{"kafka://b1/t?cert=" + pw, "options cert and key go together"},
 		{"kafka://b1/t?insecure-skip-verify=yes%3F", "insecure-skip-verify"},
 		{"kafka://b1/t?sasl=gssapi&user=u&password-file=" + pw, `sasl="gssapi"`},
 		{"kafka://b1/t?sasl=plain&user=u", "needs user= (or kafka://USER@…) and password-file="},

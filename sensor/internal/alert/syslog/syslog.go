@@ -12,7 +12,6 @@ package syslog
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -160,7 +159,7 @@ func New(spec *alert.Spec) (*Sink, error) {
 	}
 	s.maxSize = maxSize
 	if spec.Scheme == "syslog+tls" {
-		cfg, err := tlsConfig(q.Get("ca"), q.Get("cert"), q.Get("key"), q.Get("server-name"), q.Get("insecure-skip-verify"), host)
+		cfg, err := alert.ClientTLS(q, host)
 		if err != nil {
 			return nil, fmt.Errorf("syslog: %s: %w", s.name, err)
 		}
@@ -180,42 +179,6 @@ func parseFacility(v string) (uint8, error) {
 		return uint8(n), nil
 	}
 	return 0, errors.New("want kern, user, mail, daemon, auth, syslog, lpr, news, uucp, cron, authpriv, ftp, ntp, security, console, solaris-cron, local0 to local7, or 0 to 23")
-}
-
-func tlsConfig(ca, cert, key, serverName, skip, host string) (*tls.Config, error) {
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: host}
-	if serverName != "" {
-		cfg.ServerName = serverName
-	}
-	if skip != "" {
-		b, err := strconv.ParseBool(skip)
-		if err != nil {
-			return nil, fmt.Errorf("option insecure-skip-verify=%q: %w", skip, err)
-		}
-		cfg.InsecureSkipVerify = b
-	}
-	if ca != "" {
-		pem, err := os.ReadFile(ca)
-		if err != nil {
-			return nil, fmt.Errorf("option ca: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("option ca: no PEM certificate in %s", ca)
-		}
-		cfg.RootCAs = pool
-	}
-	if (cert == "") != (key == "") {
-		return nil, errors.New("options cert and key go together")
-	}
-	if cert != "" {
-		c, err := tls.LoadX509KeyPair(cert, key)
-		if err != nil {
-			return nil, fmt.Errorf("options cert and key: %w", err)
-		}
-		cfg.Certificates = []tls.Certificate{c}
-	}
-	return cfg, nil
 }
 
 // Send writes one message per event. Events longer than max-size are

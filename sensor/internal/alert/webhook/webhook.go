@@ -10,8 +10,6 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -168,24 +166,9 @@ func New(spec *alert.Spec) (*Sink, error) {
 	if scheme == "http" && (q.Has("ca") || q.Has("insecure-skip-verify")) {
 		return nil, fail("options ca and insecure-skip-verify are for webhook+https only")
 	}
-	tlsConf := &tls.Config{MinVersion: tls.VersionTLS12}
-	if v := q.Get("insecure-skip-verify"); v != "" {
-		skip, err := strconv.ParseBool(v)
-		if err != nil {
-			return nil, fail("option insecure-skip-verify=%q: want true or false", v)
-		}
-		tlsConf.InsecureSkipVerify = skip
-	}
-	if f := q.Get("ca"); f != "" {
-		pem, err := os.ReadFile(f)
-		if err != nil {
-			return nil, fail("ca: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fail("ca %s: no PEM certificate in it", f)
-		}
-		tlsConf.RootCAs = pool
+	tlsConf, err := alert.ClientTLS(q, "")
+	if err != nil {
+		return nil, fail("%w", err)
 	}
 
 	tr := &http.Transport{
