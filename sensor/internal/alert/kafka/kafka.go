@@ -78,7 +78,7 @@ func New(spec *alert.Spec) (*Sink, error) {
 		return nil, err
 	}
 	if err := spec.Unknown(options...); err != nil {
-		return nil, redact(spec, err)
+		return nil, err // Unknown names the spec without its password
 	}
 	s := &Sink{name: spec.Config.Name}
 	fail := func(format string, a ...any) error {
@@ -191,27 +191,6 @@ func refusePassword(spec *alert.Spec) error {
 		}
 	}
 	return nil
-}
-
-// redact removes the URL's password from err: Spec.Unknown quotes the raw
-// spec, userinfo included, and errors end up in logs.
-func redact(spec *alert.Spec, err error) error {
-	_, rest, ok := strings.Cut(spec.Raw, "://")
-	if !ok {
-		return err
-	}
-	authority, _, _ := strings.Cut(rest, "/")
-	authority, _, _ = strings.Cut(authority, "?")
-	at := strings.LastIndex(authority, "@")
-	if at < 0 {
-		return err
-	}
-	userinfo := authority[:at]
-	user, _, hasPass := strings.Cut(userinfo, ":")
-	if !hasPass {
-		return err
-	}
-	return errors.New(strings.ReplaceAll(err.Error(), userinfo+"@", user+":xxxxx@"))
 }
 
 // parseBrokers splits the URL's host on commas and adds the default port
