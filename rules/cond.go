@@ -560,6 +560,8 @@ func (cc *condCompiler) block(m *Match) *condBlock {
 		}
 	}
 	slices.SortStableFunc(b.ports, func(x, y condPort) int { return cmp.Compare(x.pr.Hi-x.pr.Lo, y.pr.Hi-y.pr.Lo) })
+	b.exact.freeze()
+	b.domains.freeze()
 	return b
 }
 

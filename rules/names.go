@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/bits"
 	"strings"
+	"unsafe"
 
 	"golang.org/x/net/idna"
 )
@@ -274,29 +275,45 @@ func (w *wireName) prepare(name string) bool {
 func (w *wireName) suffix(k int) string { return w.s[len(w.s)-int(w.back[k]):] }
 
 // nameIndex maps canonical names to a uint32 value: an open-addressing
-// hash table (linear probing, at most 3/4 full) whose 24-byte slots hold
-// the key (the rule's own string), its full hash and the value, so that a
-// look-up touches one slot and, when the hash matches, the key's bytes.
-// A blocked Bloom filter sits in front (one 64-bit word per name with
-// three bits set, 16 to 32 bits per name): it stays in cache even for a
-// feed of a million names, so a name that is in no rule, the common case,
-// costs a few cache-resident probes instead of a memory access per label.
-// With a million names the table takes about 50 bytes per name and the
-// filter 2, besides the strings the rules hold anyway.
+// hash table (linear probing, at most 3/4 full). It is built with insert
+// and then frozen: freeze copies the keys into one string, in table order,
+// and the table into 16-byte slots without pointers (the key's offset and
+// length, its full hash, the value), so that a look-up touches one slot
+// and, when the hash matches, the key's bytes, and the garbage collector
+// never scans the table. A blocked Bloom filter sits in front (one 64-bit
+// word per name with three bits set, 16 to 32 bits per name): it stays in
+// cache even for a feed of a million names, so a name that is in no rule,
+// the common case, costs a few cache-resident probes instead of a memory
+// access per label. Large tables are put on transparent huge pages where
+// the kernel allows (adviseHuge): with a million names, a look-up
+// otherwise pays a TLB miss for the slot and another for the key.
 type nameIndex struct {
-	slots []nameSlot // len is 0 or a power of two
+	build []nameSlot // while building; nil once frozen
 	n     int        // keys
-	bloom []uint64   // len is 0 (not frozen: no filter) or a power of two
-	shift uint8      // 64 - log2(len(bloom))
+	// Frozen: len(slots) is 0 or a power of two.
+	slots []nameEntry
+	keys  string   // every key, in slot order
+	bloom []uint64 // len is 0 (not frozen: no filter) or a power of two
+	shift uint8    // 64 - log2(len(bloom))
 }
 
+// nameSlot is a slot of an index being built.
 type nameSlot struct {
 	key  string // "" for an empty slot
 	hash uint32
 	val  uint32
 }
 
+// nameEntry is a slot of a frozen index; klen 0 marks an empty one.
+type nameEntry struct {
+	hash, val uint32
+	off, klen uint32 // the key is keys[off:off+klen]
+}
+
 func (ix *nameIndex) len() int { return ix.n }
+
+// key returns the key of a frozen slot.
+func (ix *nameIndex) key(e *nameEntry) string { return ix.keys[e.off : e.off+e.klen] }
 
 // bloomBits returns the filter word and the bits of a hash.
 func (ix *nameIndex) bloomBits(h uint32) (int, uint64) {
@@ -304,82 +321,112 @@ func (ix *nameIndex) bloomBits(h uint32) (int, uint64) {
 	return int(g >> ix.shift), 1<<(g&63) | 1<<(g>>6&63) | 1<<(g>>12&63)
 }
 
-// mayHave reports whether a key of hash h may be in the index (false: it
-// is certainly not).
+// mayHave reports whether a key of hash h may be in the frozen index
+// (false: it is certainly not).
 func (ix *nameIndex) mayHave(h uint32) bool {
 	if len(ix.bloom) == 0 {
-		return ix.n > 0
+		return false
 	}
 	i, bits := ix.bloomBits(h)
 	return ix.bloom[i]&bits == bits
 }
 
-// find returns the slot of the suffix k of w, or nil.
-func (ix *nameIndex) find(w *wireName, k int) *nameSlot {
+// find returns the slot of the suffix k of w in the frozen index, or nil.
+func (ix *nameIndex) find(w *wireName, k int) *nameEntry {
 	if ix.n == 0 {
 		return nil
 	}
 	h, key := w.h[k], w.suffix(k)
 	mask := uint32(len(ix.slots) - 1)
 	for i := h & mask; ; i = (i + 1) & mask {
-		sl := &ix.slots[i]
-		if sl.key == "" {
+		e := &ix.slots[i]
+		if e.klen == 0 {
 			return nil
 		}
-		if sl.hash == h && len(sl.key) == len(key) && (sl.key == key || w.upper && equalLower(key, sl.key)) {
-			return sl
+		if e.hash == h && int(e.klen) == len(key) {
+			if k := ix.keys[e.off : e.off+e.klen]; k == key || w.upper && equalLower(key, k) {
+				return e
+			}
 		}
 	}
 }
 
 // insert adds key (canonical) unless present and returns its slot and
 // whether it was added (with val noRef). The slot is valid until the next
-// insert. Only while a Set is compiled.
+// insert. Only before freeze.
 func (ix *nameIndex) insert(key string) (*nameSlot, bool) {
-	if (ix.n+1)*4 > len(ix.slots)*3 {
+	if (ix.n+1)*4 > len(ix.build)*3 {
 		ix.grow()
 	}
 	h := hashName(key)
-	mask := uint32(len(ix.slots) - 1)
+	mask := uint32(len(ix.build) - 1)
 	i := h & mask
-	for ; ix.slots[i].key != ""; i = (i + 1) & mask {
-		if sl := &ix.slots[i]; sl.hash == h && sl.key == key {
+	for ; ix.build[i].key != ""; i = (i + 1) & mask {
+		if sl := &ix.build[i]; sl.hash == h && sl.key == key {
 			return sl, false
 		}
 	}
-	ix.slots[i] = nameSlot{key, h, noRef}
+	ix.build[i] = nameSlot{key, h, noRef}
 	ix.n++
-	return &ix.slots[i], true
+	return &ix.build[i], true
 }
 
 func (ix *nameIndex) grow() {
-	old := ix.slots
-	ix.slots = make([]nameSlot, max(8, 2*len(old)))
-	mask := uint32(len(ix.slots) - 1)
+	old := ix.build
+	ix.build = make([]nameSlot, max(8, 2*len(old)))
+	mask := uint32(len(ix.build) - 1)
 	for _, sl := range old {
 		if sl.key == "" {
 			continue
 		}
 		i := sl.hash & mask
-		for ix.slots[i].key != "" {
+		for ix.build[i].key != "" {
 			i = (i + 1) & mask
 		}
-		ix.slots[i] = sl
+		ix.build[i] = sl
 	}
 }
 
-// freeze builds the filter once the index is complete.
+// freeze makes the look-up form of the index and its filter once the
+// index is complete. The index takes no inserts after.
 func (ix *nameIndex) freeze() {
+	size := 0
+	for i := range ix.build {
+		size += len(ix.build[i].key)
+	}
 	words := 1
 	for words*64 < ix.n*16 {
 		words *= 2
 	}
+	ix.slots = make([]nameEntry, len(ix.build))
 	ix.bloom = make([]uint64, words)
 	ix.shift = uint8(64 - bits.TrailingZeros(uint(words)))
-	for i := range ix.slots {
-		if ix.slots[i].key != "" {
-			w, b := ix.bloomBits(ix.slots[i].hash)
+	keys := make([]byte, 0, size)
+	// Advised before they are filled, fresh pages fault in huge; the
+	// second pass collapses what was already there in small pages.
+	for _, collapse := range []bool{false, true} {
+		if len(ix.slots) > 0 {
+			adviseHuge(unsafe.Pointer(&ix.slots[0]), uintptr(len(ix.slots))*unsafe.Sizeof(ix.slots[0]), collapse)
+		}
+		if size > 0 {
+			adviseHuge(unsafe.Pointer(unsafe.SliceData(keys)), uintptr(size), collapse)
+		}
+		adviseHuge(unsafe.Pointer(&ix.bloom[0]), uintptr(len(ix.bloom))*8, collapse)
+		if collapse {
+			break
+		}
+		for i := range ix.build {
+			sl := &ix.build[i]
+			if sl.key == "" {
+				continue
+			}
+			ix.slots[i] = nameEntry{sl.hash, sl.val, uint32(len(keys)), uint32(len(sl.key))}
+			keys = append(keys, sl.key...)
+			w, b := ix.bloomBits(sl.hash)
 			ix.bloom[w] |= b
 		}
 	}
+	// keys is never written again (as strings.Builder does).
+	ix.keys = unsafe.String(unsafe.SliceData(keys), len(keys))
+	ix.build = nil
 }

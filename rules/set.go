@@ -574,7 +574,7 @@ func (s *Set) matchName(w *wireName, dst []Hit) []Hit {
 	if maybe == 0 && w.n <= 64 {
 		return dst
 	}
-	find := func(k int) *nameSlot {
+	find := func(k int) *nameEntry {
 		if k < 64 && maybe&(1<<k) == 0 {
 			return nil
 		}
@@ -593,7 +593,7 @@ func (s *Set) matchName(w *wireName, dst []Hit) []Hit {
 		parent = next
 		next--
 	}
-	var e0, e1 *nameSlot
+	var e0, e1 *nameEntry
 	if full >= 0 {
 		e0 = find(full)
 	}
@@ -629,11 +629,11 @@ func (s *Set) matchName(w *wireName, dst []Hit) []Hit {
 }
 
 // nameHits offers the hits of kind (KindName or KindDomain) of a name.
-func (s *Set) nameHits(e *nameSlot, kind string, dst []Hit, start int) []Hit {
+func (s *Set) nameHits(e *nameEntry, kind string, dst []Hit, start int) []Hit {
 	if e.val&nodeBit == 0 {
 		if t := &s.nameRefs[e.val]; t.Kind == kind {
 			h := *t
-			h.Indicator = e.key
+			h.Indicator = s.names.key(e)
 			dst = addOnce(dst, start, h)
 		}
 		return dst
