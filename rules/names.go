@@ -276,23 +276,29 @@ func (w *wireName) suffix(k int) string { return w.s[len(w.s)-int(w.back[k]):] }
 
 // nameIndex maps canonical names to a uint32 value: an open-addressing
 // hash table (linear probing, at most 3/4 full). It is built with insert
-// and then frozen: freeze copies the keys into one string, in table order,
-// and the table into 16-byte slots without pointers (the key's offset and
-// length, its full hash, the value), so that a look-up touches one slot
-// and, when the hash matches, the key's bytes, and the garbage collector
-// never scans the table. A blocked Bloom filter sits in front (one 64-bit
-// word per name with three bits set, 16 to 32 bits per name): it stays in
-// cache even for a feed of a million names, so a name that is in no rule,
-// the common case, costs a few cache-resident probes instead of a memory
-// access per label. Large tables are put on transparent huge pages where
-// the kernel allows (adviseHuge): with a million names, a look-up
-// otherwise pays a TLB miss for the slot and another for the key.
+// and then frozen. A frozen slot holds no pointer (the garbage collector
+// never scans the table) and is 32 bytes: the full hash, the value, and
+// the key's length and first bytes, so that a look-up touches one line of
+// the table and, for a key of at most headLen bytes, nothing else; the
+// longer keys are kept together in one string (keys). A
+// blocked Bloom filter sits in front (one 64-bit word per name with three
+// bits set, 16 to 32 bits per name): it stays in cache even for a feed of
+// a million names, so a name that is in no rule, the common case, costs a
+// few cache-resident probes instead of a memory access per label. Large
+// tables are put on transparent huge pages where the kernel allows
+// (adviseHuge): with a million names a look-up otherwise pays a TLB miss
+// besides the cache miss.
+//
+// A hit's Indicator is a string in the frozen table or in keys (never
+// written after freeze): a Hit kept keeps that memory, as it keeps its
+// Rule. The sensor keeps hits only for a contact, and in the learned
+// addresses until their TTL.
 type nameIndex struct {
 	build []nameSlot // while building; nil once frozen
 	n     int        // keys
 	// Frozen: len(slots) is 0 or a power of two.
 	slots []nameEntry
-	keys  string   // every key, in slot order
+	keys  string   // the keys longer than headLen, end to end
 	bloom []uint64 // len is 0 (not frozen: no filter) or a power of two
 	shift uint8    // 64 - log2(len(bloom))
 }
@@ -307,13 +313,23 @@ type nameSlot struct {
 // nameEntry is a slot of a frozen index; klen 0 marks an empty one.
 type nameEntry struct {
 	hash, val uint32
-	off, klen uint32 // the key is keys[off:off+klen]
+	off       uint32 // a key longer than headLen is keys[off:off+klen]
+	klen      uint8
+	head      [headLen]byte // the key's first bytes
 }
+
+// headLen makes a nameEntry 32 bytes: it never straddles a cache line.
+const headLen = 19
 
 func (ix *nameIndex) len() int { return ix.n }
 
 // key returns the key of a frozen slot.
-func (ix *nameIndex) key(e *nameEntry) string { return ix.keys[e.off : e.off+e.klen] }
+func (ix *nameIndex) key(e *nameEntry) string {
+	if e.klen <= headLen {
+		return unsafe.String(&e.head[0], e.klen)
+	}
+	return ix.keys[e.off : e.off+uint32(e.klen)]
+}
 
 // bloomBits returns the filter word and the bits of a hash.
 func (ix *nameIndex) bloomBits(h uint32) (int, uint64) {
@@ -344,7 +360,7 @@ func (ix *nameIndex) find(w *wireName, k int) *nameEntry {
 			return nil
 		}
 		if e.hash == h && int(e.klen) == len(key) {
-			if k := ix.keys[e.off : e.off+e.klen]; k == key || w.upper && equalLower(key, k) {
+			if k := ix.key(e); k == key || w.upper && equalLower(key, k) {
 				return e
 			}
 		}
@@ -390,18 +406,20 @@ func (ix *nameIndex) grow() {
 // freeze makes the look-up form of the index and its filter once the
 // index is complete. The index takes no inserts after.
 func (ix *nameIndex) freeze() {
-	size := 0
-	for i := range ix.build {
-		size += len(ix.build[i].key)
-	}
 	words := 1
 	for words*64 < ix.n*16 {
 		words *= 2
 	}
+	size := 0
+	for i := range ix.build {
+		if n := len(ix.build[i].key); n > headLen {
+			size += n
+		}
+	}
 	ix.slots = make([]nameEntry, len(ix.build))
+	keys := make([]byte, 0, size)
 	ix.bloom = make([]uint64, words)
 	ix.shift = uint8(64 - bits.TrailingZeros(uint(words)))
-	keys := make([]byte, 0, size)
 	// Advised before they are filled, fresh pages fault in huge; the
 	// second pass collapses what was already there in small pages.
 	for _, collapse := range []bool{false, true} {
@@ -420,8 +438,14 @@ func (ix *nameIndex) freeze() {
 			if sl.key == "" {
 				continue
 			}
-			ix.slots[i] = nameEntry{sl.hash, sl.val, uint32(len(keys)), uint32(len(sl.key))}
-			keys = append(keys, sl.key...)
+			e := &ix.slots[i]
+			*e = nameEntry{hash: sl.hash, val: sl.val, klen: uint8(len(sl.key))}
+			if len(sl.key) <= headLen {
+				copy(e.head[:], sl.key)
+			} else {
+				e.off = uint32(len(keys))
+				keys = append(keys, sl.key...)
+			}
 			w, b := ix.bloomBits(sl.hash)
 			ix.bloom[w] |= b
 		}

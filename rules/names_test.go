@@ -272,7 +272,8 @@ func TestNameIndexAgainstMap(t *testing.T) {
 	want := map[string]uint32{}
 	var keys []string
 	for i := range 20000 {
-		k := feedLabel(rng, 1+rng.IntN(8)) + "." + []string{"com", "net", "co.uk", "a.b.c"}[rng.IntN(4)]
+		// Keys of 3 to 36 bytes: compared in the slot (headLen) and out.
+		k := feedLabel(rng, 1+rng.IntN(30)) + "." + []string{"com", "net", "co.uk", "a.b.c"}[rng.IntN(4)]
 		if slot, added := ix.insert(k); added {
 			slot.val = uint32(i)
 			want[k] = uint32(i)
@@ -296,6 +297,8 @@ func TestNameIndexAgainstMap(t *testing.T) {
 				t.Fatalf("find(%q) = %v, want %d (bloom %v)", suffix, e, v, ix.mayHave(w.h[k]))
 			case !in && e != nil:
 				t.Fatalf("find(%q) = %v, want none", suffix, e)
+			case in && ix.key(e) != suffix:
+				t.Fatalf("key of find(%q) = %q", suffix, ix.key(e))
 			}
 		}
 	}

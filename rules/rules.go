@@ -252,7 +252,9 @@ type Hit struct {
 	// combinator.
 	Kind string
 	// Indicator is the matching value as written, e.g. "upd.kaspersky.com";
-	// for a combined hit, that of its first part.
+	// for a combined hit, that of its first part. A name's may share
+	// memory with the Set's tables (which it then keeps, as Rule keeps the
+	// rule): clone it to keep it long after the Set is replaced.
 	Indicator string
 
 	info   *ruleInfo        // set by the Set that made the hit: rule order, compiled condition
