@@ -73,6 +73,10 @@ func main() {
 	}
 	for p := 0; p < *pairs; p++ {
 		for _, t := range tools {
+			// Outputs append (logrotate reopens them): start each run empty.
+			if err := os.Remove(alerts); err != nil && !errors.Is(err, os.ErrNotExist) {
+				log.Fatal(err)
+			}
 			t.runs = append(t.runs, measure(t.args))
 			if strings.HasPrefix(t.name, "phonehome") {
 				checkTruth(alerts, truthPath, t.name)
