@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/gopacket/gopacket"
@@ -44,6 +45,7 @@ type File struct {
 	// checked the file header): a record's data is handed out where it
 	// lies in br's buffer, saving pcapgo's copy of every packet.
 	br    *bufio.Reader
+	buf   *bufio.Reader // br, or the pcapng reader's: back to readers at Close
 	order binary.ByteOrder
 	nano  bool
 	lt    layers.LinkType
@@ -78,9 +80,21 @@ func openNamed(name string, r io.Reader) (*File, error) {
 	return c, nil
 }
 
+// readers keeps the 1 MiB read buffers of closed files for the next
+// (a sensor reading a directory of captures, a fuzz target): allocating
+// and clearing one per file cost more than reading a small capture.
+var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 1<<20) }}
+
 // openReader reads a capture from r (OpenFile's file; tests' bytes).
-func openReader(name string, r io.Reader) (*File, error) {
-	br := bufio.NewReaderSize(r, 1<<20)
+func openReader(name string, r io.Reader) (c *File, err error) {
+	br := readers.Get().(*bufio.Reader)
+	br.Reset(r)
+	defer func() {
+		if err != nil {
+			br.Reset(nil)
+			readers.Put(br)
+		}
+	}()
 	magic, err := br.Peek(4)
 	if err != nil {
 		if errors.Is(err, io.EOF) {
@@ -88,7 +102,7 @@ func openReader(name string, r io.Reader) (*File, error) {
 		}
 		return nil, err
 	}
-	c := &File{name: name}
+	c = &File{name: name, buf: br}
 	switch binary.BigEndian.Uint32(magic) {
 	case 0xa1b2c3d4, 0xd4c3b2a1, 0xa1b23c4d, 0x4d3cb2a1:
 		c.pcap, err = pcapgo.NewReader(br)
@@ -119,8 +133,14 @@ func openReader(name string, r io.Reader) (*File, error) {
 // Name returns the file name.
 func (c *File) Name() string { return c.name }
 
-// Close closes the file.
+// Close closes the file. The data of the last packet read is not valid
+// after.
 func (c *File) Close() error {
+	if c.buf != nil {
+		c.buf.Reset(nil)
+		readers.Put(c.buf)
+		c.buf, c.br, c.pcap, c.ng = nil, nil, nil, nil
+	}
 	if c.f == nil {
 		return nil
 	}
@@ -136,6 +156,9 @@ func (c *File) ReadPacket() ([]byte, gopacket.CaptureInfo, layers.LinkType, erro
 		lt   layers.LinkType
 		err  error
 	)
+	if c.buf == nil {
+		return nil, ci, lt, fmt.Errorf("%s: %w", c.name, os.ErrClosed)
+	}
 	if c.br != nil {
 		data, ci, err = c.readRecord()
 		lt = c.lt
