@@ -42,8 +42,12 @@ func FuzzPcapRecords(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		want, wantCI, wantErr := pcapgoPackets(b)
 		c, err := openReader("x.pcap", bytes.NewReader(b))
-		if err != nil || c.br == nil {
-			return // not classic pcap: pcapng, or not a capture
+		if err != nil {
+			return // not a capture
+		}
+		defer c.Close() // its read buffer back for the next execution
+		if c.br == nil {
+			return // pcapng
 		}
 		consumed := 24
 		for i := 0; ; i++ {
