@@ -8,9 +8,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/phonehome-sensor/phonehome/sensor/internal/testsvc"
 )
 
 // Helpers for the tests that capture live between two network namespaces
@@ -25,18 +26,14 @@ func needNetns(t testing.TB) {
 	if os.Geteuid() != 0 {
 		t.Skip("live capture test: needs root (network namespaces, AF_PACKET); run go test as root")
 	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("live capture test: ip (iproute2) not found")
-	}
+	testsvc.Program(t, "ip", "live capture test: ip (iproute2) not found")
 }
 
 // needTools skips the test unless every program is on PATH.
 func needTools(t testing.TB, names ...string) {
 	t.Helper()
 	for _, n := range names {
-		if _, err := exec.LookPath(n); err != nil {
-			t.Skipf("live capture test: %s not found (apt-get install it; see DEB_PACKAGES in the Makefile)", n)
-		}
+		testsvc.Program(t, n, "live capture test: "+n+" not found (apt-get install it; see DEB_PACKAGES in the Makefile)")
 	}
 }
 
@@ -102,7 +99,7 @@ func (p *vethPair) cmd(ctx context.Context, ns string, name string, args ...stri
 // bgProc is a long-running command started by vethPair.background.
 type bgProc struct {
 	cmd  *exec.Cmd
-	out  *syncBuffer
+	out  *testsvc.Buffer
 	done chan struct{} // closed once it has exited; then err is set
 	err  error
 }
@@ -123,7 +120,7 @@ func (p *vethPair) background(ns string, env []string, name string, args ...stri
 	p.t.Helper()
 	c := exec.Command("ip", append([]string{"netns", "exec", ns, name}, args...)...)
 	c.Env = append(os.Environ(), env...)
-	b := &bgProc{cmd: c, out: &syncBuffer{}, done: make(chan struct{})}
+	b := &bgProc{cmd: c, out: &testsvc.Buffer{}, done: make(chan struct{})}
 	c.Stdout, c.Stderr = b.out, b.out
 	if err := c.Start(); err != nil {
 		p.t.Fatalf("%s: %v", name, err)
@@ -142,7 +139,7 @@ func (p *vethPair) background(ns string, env []string, name string, args ...stri
 
 // waitListen waits until something listens on proto ("tcp"/"udp") port
 // in namespace ns.
-func (p *vethPair) waitListen(ns, proto string, port int, what *syncBuffer) {
+func (p *vethPair) waitListen(ns, proto string, port int, what *testsvc.Buffer) {
 	p.t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
@@ -153,24 +150,6 @@ func (p *vethPair) waitListen(ns, proto string, port int, what *syncBuffer) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	p.t.Fatalf("nothing listens on %s/%d in %s; output:\n%s", proto, port, ns, what.String())
-}
-
-// syncBuffer is a bytes.Buffer safe for a writer and a reader.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // buildPhonehome builds the sensor into dir, with the given build tags.

@@ -18,7 +18,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -35,6 +34,7 @@ import (
 
 	"github.com/phonehome-sensor/phonehome/sensor/internal/alert/webhook"
 	"github.com/phonehome-sensor/phonehome/sensor/internal/testcap"
+	"github.com/phonehome-sensor/phonehome/sensor/internal/testsvc"
 )
 
 // demoAlerts is the number of alerts the demo capture raises
@@ -70,198 +70,16 @@ func outVersion(s string) string {
 	return strings.ReplaceAll(s, `"observer_version":"`+v+`"`, `"observer_version":"test"`)
 }
 
-// outFreePort returns a loopback port nobody uses at the moment.
-func outFreePort(t *testing.T, network string) int {
+// rsyslogLines returns the lines rsyslogd wrote to file once it holds n,
+// having waited a little longer in case more than n arrive; any other
+// count is an error.
+func rsyslogLines(t *testing.T, r *testsvc.Rsyslog, file string, n int) []string {
 	t.Helper()
-	if network == "udp" {
-		c, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		return c.LocalAddr().(*net.UDPAddr).Port
+	lines, b := r.Lines(t, file, n, 100*time.Millisecond)
+	if len(lines) != n {
+		t.Errorf("rsyslogd wrote %d lines to %s, want %d:\n%s\nrsyslogd: %s", len(lines), filepath.Base(file), n, b, r.Log())
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// outListening tells whether something listens on the loopback port, by
-// /proc/net (a probe connection would be a message to rsyslogd).
-func outListening(network string, port int) bool {
-	want := fmt.Sprintf("0100007F:%04X", port)
-	b, err := os.ReadFile("/proc/net/" + network)
-	if err != nil {
-		return false
-	}
-	for _, line := range strings.Split(string(b), "\n")[1:] {
-		f := strings.Fields(line)
-		if len(f) > 3 && f[1] == want && (network == "udp" || f[3] == "0A") {
-			return true
-		}
-	}
-	return false
-}
-
-// outRsyslog is a real rsyslogd listening on TCP and UDP, writing every
-// message it gets, raw, as one line of a file per transport.
-type outRsyslog struct {
-	tcpPort, udpPort int
-	tcpOut, udpOut   string
-	logs             *strings.Builder
-	logMu            *sync.Mutex
-}
-
-func startOutRsyslog(t *testing.T) *outRsyslog {
-	t.Helper()
-	dir := t.TempDir()
-	r := &outRsyslog{
-		tcpPort: outFreePort(t, "tcp"), udpPort: outFreePort(t, "udp"),
-		tcpOut: filepath.Join(dir, "tcp.log"), udpOut: filepath.Join(dir, "udp.log"),
-		logs: &strings.Builder{}, logMu: &sync.Mutex{},
-	}
-	var conf strings.Builder
-	fmt.Fprintf(&conf, "global(workDirectory=%q maxMessageSize=\"256k\")\n", dir)
-	conf.WriteString("module(load=\"imudp\")\nmodule(load=\"imtcp\")\n")
-	conf.WriteString("template(name=\"raw\" type=\"string\" string=\"%rawmsg%\\n\")\n")
-	fmt.Fprintf(&conf, "input(type=\"imudp\" address=\"127.0.0.1\" port=\"%d\" ruleset=\"udp\")\n", r.udpPort)
-	fmt.Fprintf(&conf, "input(type=\"imtcp\" address=\"127.0.0.1\" port=\"%d\" ruleset=\"tcp\")\n", r.tcpPort)
-	fmt.Fprintf(&conf, "ruleset(name=\"udp\") { action(type=\"omfile\" file=%q template=\"raw\") }\n", r.udpOut)
-	fmt.Fprintf(&conf, "ruleset(name=\"tcp\") { action(type=\"omfile\" file=%q template=\"raw\") }\n", r.tcpOut)
-	confPath := filepath.Join(dir, "rsyslog.conf")
-	if err := os.WriteFile(confPath, []byte(conf.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command("rsyslogd", "-n", "-f", confPath, "-i", filepath.Join(dir, "rsyslogd.pid"))
-	w := writerFunc(func(p []byte) (int, error) {
-		r.logMu.Lock()
-		defer r.logMu.Unlock()
-		return r.logs.Write(p)
-	})
-	cmd.Stdout, cmd.Stderr = w, w
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting rsyslogd: %v", err)
-	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(5 * time.Second):
-			cmd.Process.Kill()
-			<-exited
-		}
-	})
-	deadline := time.Now().Add(5 * time.Second)
-	for !outListening("udp", r.udpPort) || !outListening("tcp", r.tcpPort) {
-		select {
-		case <-exited:
-			t.Fatalf("rsyslogd exited: %s\nconfig:\n%s", r.log(), conf.String())
-		case <-time.After(10 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("rsyslogd does not listen after 5s: %s", r.log())
-		}
-	}
-	return r
-}
-
-func (r *outRsyslog) log() string {
-	r.logMu.Lock()
-	defer r.logMu.Unlock()
-	return r.logs.String()
-}
-
-// lines waits until file holds n lines (rsyslogd writes asynchronously)
-// and returns them; a little longer, in case more than n arrive.
-func (r *outRsyslog) lines(t *testing.T, file string, n int) []string {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		b, err := os.ReadFile(file)
-		if err != nil && !os.IsNotExist(err) {
-			t.Fatal(err)
-		}
-		got := strings.Count(string(b), "\n")
-		if got >= n || time.Now().After(deadline) {
-			if got == n {
-				time.Sleep(100 * time.Millisecond) // a duplicate would show now
-				b, _ = os.ReadFile(file)
-				got = strings.Count(string(b), "\n")
-			}
-			if got != n {
-				t.Errorf("rsyslogd wrote %d lines to %s, want %d:\n%s\nrsyslogd: %s", got, filepath.Base(file), n, b, r.log())
-			}
-			if got == 0 {
-				return nil
-			}
-			return strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-type writerFunc func([]byte) (int, error)
-
-func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
-
-// outAlertmanager runs the real Alertmanager with a null receiver and no
-// clustering, and returns its base URL.
-func startOutAlertmanager(t *testing.T) string {
-	t.Helper()
-	const bin = "/usr/bin/prometheus-alertmanager"
-	if _, err := os.Stat(bin); err != nil {
-		t.Skipf("Alertmanager not installed (%v): apt-get install prometheus-alertmanager", err)
-	}
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "alertmanager.yml")
-	if err := os.WriteFile(cfg, []byte("route:\n  receiver: \"null\"\nreceivers:\n  - name: \"null\"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	addr := "127.0.0.1:" + strconv.Itoa(outFreePort(t, "tcp"))
-	cmd := exec.Command(bin, "--config.file="+cfg, "--storage.path="+filepath.Join(dir, "data"),
-		"--web.listen-address="+addr, "--cluster.listen-address=", "--log.level=warn")
-	var logs strings.Builder
-	var mu sync.Mutex
-	w := writerFunc(func(p []byte) (int, error) { mu.Lock(); defer mu.Unlock(); return logs.Write(p) })
-	cmd.Stdout, cmd.Stderr = w, w
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-exited
-	})
-	base := "http://" + addr
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		resp, err := http.Get(base + "/-/ready")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return base
-			}
-		}
-		select {
-		case <-exited:
-			mu.Lock()
-			defer mu.Unlock()
-			t.Fatalf("alertmanager exited: %s", logs.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			mu.Lock()
-			defer mu.Unlock()
-			t.Fatalf("alertmanager not ready after 15s (%v): %s", err, logs.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return lines
 }
 
 // outWebhook is an HTTP receiver as a user would write one: it checks
@@ -327,32 +145,6 @@ func startOutWebhook(t *testing.T, rc *outWebhook) string {
 	return strings.Replace(srv.URL, "http://", "webhook+http://", 1) + "/hook?secret-file=" + secretFile
 }
 
-// outConsume reads n records from the topics (from the start), and then
-// polls briefly for any more (a duplicate).
-func outConsume(t *testing.T, brokers []string, n int, topics ...string) []*kgo.Record {
-	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topics...),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	var got []*kgo.Record
-	for len(got) < n {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatalf("consumed %d records of %d before timeout", len(got), n)
-		}
-		fs.EachError(func(topic string, p int32, err error) { t.Fatalf("fetch %s/%d: %v", topic, p, err) })
-		got = append(got, fs.Records()...)
-	}
-	short, cancel2 := context.WithTimeout(context.Background(), 300*time.Millisecond)
-	defer cancel2()
-	return append(got, cl.PollFetches(short).Records()...)
-}
-
 // syslogProcID is the PROCID field of an RFC 5424 header: the sensor's pid.
 var syslogProcID = regexp.MustCompile(`^(<\d+>1 \S+ \S+ \S+ )\d+ `)
 
@@ -369,31 +161,27 @@ func TestOutputsGolden(t *testing.T) {
 	outputs := []string{"ecs:" + ecsFile, "eve:" + eveFile + "?observations=1"}
 	want := map[string]uint64{"ecs:" + ecsFile: demoAlerts} // events sent, by output name; eve's is known after the run
 
-	var syslogd *outRsyslog
-	if _, err := exec.LookPath("rsyslogd"); err != nil {
+	var syslogd *testsvc.Rsyslog
+	if !testsvc.HaveRsyslog() {
 		t.Log("rsyslogd not installed (Debian package rsyslog): syslog outputs not tested")
 	} else {
-		syslogd = startOutRsyslog(t)
-		for _, o := range []string{fmt.Sprintf("syslog+tcp://127.0.0.1:%d", syslogd.tcpPort), fmt.Sprintf("syslog+udp://127.0.0.1:%d", syslogd.udpPort)} {
+		syslogd = testsvc.StartRsyslog(t, testsvc.RsyslogOptions{TCPPort: testsvc.FreePort(t, "tcp"), UDPPort: testsvc.FreePort(t, "udp")})
+		for _, o := range []string{fmt.Sprintf("syslog+tcp://127.0.0.1:%d", syslogd.TCPPort), fmt.Sprintf("syslog+udp://127.0.0.1:%d", syslogd.UDPPort)} {
 			outputs = append(outputs, o)
 			want[o] = demoAlerts
 		}
 	}
 
-	kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "phonehome", "phonehome.observations"))
-	if err != nil {
-		t.Fatalf("kfake: %v", err)
-	}
-	t.Cleanup(kc.Close)
+	kc := testsvc.StartKafka(t, kfake.NumBrokers(1), kfake.SeedTopics(1, "phonehome", "phonehome.observations"))
 	brokers := kc.ListenAddrs()
 	kafkaOut := "kafka://" + strings.Join(brokers, ",") + "/phonehome"
 	outputs = append(outputs, kafkaOut+"?observations=1")
 
 	var amBase string
-	if _, err := os.Stat("/usr/bin/prometheus-alertmanager"); err != nil {
+	if _, err := os.Stat(testsvc.AlertmanagerBinary); err != nil {
 		t.Log("Alertmanager not installed (Debian package prometheus-alertmanager): alertmanager output not tested")
 	} else {
-		amBase = startOutAlertmanager(t)
+		amBase = testsvc.StartAlertmanager(t, testsvc.AlertmanagerOptions{}).URL
 		o := strings.Replace(amBase, "http://", "alertmanager+http://", 1)
 		outputs = append(outputs, o)
 		want[o] = demoAlerts
@@ -458,8 +246,8 @@ func TestOutputsGolden(t *testing.T) {
 	// Syslog: one RFC 5424 message per alert whose MSG is the ECS line,
 	// the same over TCP and UDP.
 	if syslogd != nil {
-		for _, tr := range []struct{ name, file string }{{"tcp", syslogd.tcpOut}, {"udp", syslogd.udpOut}} {
-			lines := syslogd.lines(t, tr.file, demoAlerts)
+		for _, tr := range []struct{ name, file string }{{"tcp", syslogd.TCPFile}, {"udp", syslogd.UDPFile}} {
+			lines := rsyslogLines(t, syslogd, tr.file, demoAlerts)
 			for i := range lines {
 				lines[i] = syslogProcID.ReplaceAllString(outVersion(lines[i]), "${1}PROCID ")
 				if i < len(ecsLines) && !strings.HasSuffix(lines[i], " - "+ecsLines[i]) {
@@ -472,7 +260,7 @@ func TestOutputsGolden(t *testing.T) {
 
 	// Kafka: alerts on the topic, observations on topic.observations,
 	// each record's value the ECS line.
-	recs := outConsume(t, brokers, eveAlerts+eveObs, "phonehome", "phonehome.observations")
+	recs := testsvc.Consume(t, brokers, eveAlerts+eveObs, []string{"phonehome", "phonehome.observations"}, 10*time.Second, 300*time.Millisecond)
 	slices.SortStableFunc(recs, func(a, b *kgo.Record) int {
 		if c := strings.Compare(a.Topic, b.Topic); c != 0 {
 			return c

@@ -3,18 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"image/png"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -28,6 +21,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/phonehome-sensor/phonehome/sensor/internal/alert"
+	"github.com/phonehome-sensor/phonehome/sensor/internal/testsvc"
 )
 
 // sensorProc is a phonehome binary running `run` in a process of its own,
@@ -47,12 +41,7 @@ func startSensor(t *testing.T, args ...string) *sensorProc {
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := testsvc.FreeAddr(t)
 	capture, _ := filepath.Abs(demo)
 	all := append([]string{"run", "-r", capture, "--web.listen-address", addr, "--web.hold", "60s",
 		"--removal.deadline", "2018-10-01", "--observer.name", "sensor-test"}, args...)
@@ -117,10 +106,8 @@ func TestWebTLSBasicAuth(t *testing.T) {
 		t.Skip("builds and runs the binary")
 	}
 	dir := t.TempDir()
-	certPEM, keyPEM := selfSigned(t)
-	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	writeTestFile(t, certFile, certPEM)
-	writeTestFile(t, keyFile, keyPEM)
+	certs := testsvc.Certs(t, dir)
+	certFile, keyFile := certs.Cert, certs.Key
 	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret phrase"), bcrypt.MinCost)
 	if err != nil {
 		t.Fatal(err)
@@ -130,8 +117,7 @@ func TestWebTLSBasicAuth(t *testing.T) {
 		certFile, keyFile, hash)))
 
 	p := startSensor(t, "--web.config.file", webConfig, "--storage.path", "")
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(certPEM)
+	pool := certs.Pool(t)
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 	req := func(path, user, pass string) *http.Request {
 		r, _ := http.NewRequest(http.MethodGet, "https://"+p.addr+path, nil)
@@ -191,10 +177,7 @@ func TestWebPagesInChromium(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary and a browser")
 	}
-	chromium, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Skip("chromium not found: install Debian's chromium (make deps) to run the browser test")
-	}
+	chromium := testsvc.Program(t, "chromium", "chromium not found: install Debian's chromium (make deps) to run the browser test")
 	dir := t.TempDir()
 	p := startSensor(t, "--storage.path", filepath.Join(dir, "inventory.db"))
 	base := "http://" + p.addr
@@ -333,35 +316,6 @@ func writeTestFile(t *testing.T, path string, b []byte) {
 	if err := os.WriteFile(path, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// selfSigned returns a certificate for 127.0.0.1 and its key, in PEM.
-func selfSigned(t *testing.T) (certPEM, keyPEM []byte) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "phonehome test"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses:           []net.IP{net.ParseIP("127.0.0.1")},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kb, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb})
 }
 
 // TestWebFlagErrors: a bad web configuration is a usage error (exit 2)

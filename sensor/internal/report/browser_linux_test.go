@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/phonehome-sensor/phonehome/sensor/internal/testsvc"
 )
 
 // TestHTMLInBrowser renders the report in a real browser (Debian's
@@ -25,10 +27,7 @@ import (
 // the timeline, and the screenshot must show something. Set REPORT_PNG to
 // a path to keep the screenshot.
 func TestHTMLInBrowser(t *testing.T) {
-	bin, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Skip("chromium not found: install Debian's chromium (make deps) to run the browser render test")
-	}
+	bin := testsvc.Program(t, "chromium", "chromium not found: install Debian's chromium (make deps) to run the browser render test")
 	if testing.Short() {
 		t.Skip("browser render test skipped in -short mode")
 	}

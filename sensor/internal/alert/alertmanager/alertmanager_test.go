@@ -2,22 +2,13 @@ package alertmanager
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
-	"math/big"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -29,17 +20,16 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/phonehome-sensor/phonehome/sensor/internal/alert"
+	"github.com/phonehome-sensor/phonehome/sensor/internal/testsvc"
 )
-
-const amBinary = "/usr/bin/prometheus-alertmanager"
 
 // alertmanager is one running Alertmanager.
 type alertmanager struct {
+	*testsvc.Alertmanager
 	base   string // http://127.0.0.1:PORT or https://…
 	client *http.Client
 	user   string
 	pass   string
-	cmd    *exec.Cmd
 }
 
 // startAlertmanager runs the real Alertmanager with a null receiver and
@@ -47,70 +37,11 @@ type alertmanager struct {
 // (TLS, basic auth).
 func startAlertmanager(t *testing.T, webConfig string, client *http.Client, user, pass string) *alertmanager {
 	t.Helper()
-	if _, err := os.Stat(amBinary); err != nil {
-		t.Skipf("Alertmanager not installed (%s: %v): apt-get install prometheus-alertmanager", amBinary, err)
-	}
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "alertmanager.yml")
-	if err := os.WriteFile(cfg, []byte("route:\n  receiver: \"null\"\nreceivers:\n  - name: \"null\"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	args := []string{"--config.file=" + cfg, "--storage.path=" + filepath.Join(dir, "data"),
-		"--web.listen-address=" + addr, "--cluster.listen-address=", "--log.level=warn"}
-	scheme := "http"
-	if webConfig != "" {
-		wc := filepath.Join(dir, "web.yml")
-		if err := os.WriteFile(wc, []byte(webConfig), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		args = append(args, "--web.config.file="+wc)
-		scheme = "https"
-	}
-	cmd := exec.Command(amBinary, args...)
-	var logs strings.Builder
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-exited
-	})
+	am := testsvc.StartAlertmanager(t, testsvc.AlertmanagerOptions{WebConfig: webConfig, Client: client, User: user, Password: pass})
 	if client == nil {
 		client = http.DefaultClient
 	}
-	am := &alertmanager{base: scheme + "://" + addr, client: client, user: user, pass: pass, cmd: cmd}
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		req, _ := http.NewRequest(http.MethodGet, am.base+"/-/ready", nil)
-		if user != "" {
-			req.SetBasicAuth(user, pass)
-		}
-		resp, err := client.Do(req)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return am
-			}
-		}
-		select {
-		case <-exited:
-			t.Fatalf("alertmanager exited: %s", logs.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("alertmanager not ready after 15s (%v): %s", err, logs.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return &alertmanager{Alertmanager: am, base: am.URL, client: client, user: user, pass: pass}
 }
 
 // gettable is the part of Alertmanager's gettableAlert the tests read.
@@ -440,8 +371,7 @@ func TestAlertmanagerDown(t *testing.T) {
 	if err := s.Send(ctx, batch); err != nil {
 		t.Fatalf("up: %v", err)
 	}
-	am.cmd.Process.Kill()
-	am.cmd.Process.Wait()
+	am.Kill()
 	err := s.Send(ctx, batch)
 	if err == nil || alert.IsPermanent(err) {
 		t.Fatalf("down: got %v, want a retryable error", err)
@@ -505,12 +435,9 @@ func TestStatus(t *testing.T) {
 
 // TestTLSAndBasicAuth runs Alertmanager with TLS and basic auth.
 func TestTLSAndBasicAuth(t *testing.T) {
-	dir := t.TempDir()
-	certFile, keyFile, caFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem"), filepath.Join(dir, "ca.pem")
-	pool := selfSigned(t, certFile, keyFile)
-	if err := os.Link(certFile, caFile); err != nil {
-		t.Fatal(err)
-	}
+	certs := testsvc.Certs(t, t.TempDir())
+	certFile, keyFile, caFile := certs.Cert, certs.Key, certs.CA
+	pool := certs.Pool(t)
 	hash, err := bcrypt.GenerateFromPassword([]byte("p@ss:w"), bcrypt.MinCost)
 	if err != nil {
 		t.Fatal(err)
@@ -548,48 +475,6 @@ func TestTLSAndBasicAuth(t *testing.T) {
 			}
 		})
 	}
-}
-
-// selfSigned writes a certificate for 127.0.0.1 and its key, and returns
-// a pool holding it.
-func selfSigned(t *testing.T, certFile, keyFile string) *x509.CertPool {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "alertmanager test"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return pool
 }
 
 func TestOptions(t *testing.T) {

@@ -8,15 +8,8 @@ package kafka
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
@@ -30,6 +23,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 
 	"github.com/phonehome-sensor/phonehome/sensor/internal/alert"
+	"github.com/phonehome-sensor/phonehome/sensor/internal/testsvc"
 )
 
 var hosts = []string{"10.0.0.1", "10.0.0.2", "fd00::3"}
@@ -39,12 +33,7 @@ var hosts = []string{"10.0.0.1", "10.0.0.2", "fd00::3"}
 // as the URL's host part.
 func newCluster(t testing.TB, opts ...kfake.Opt) (*kfake.Cluster, string) {
 	t.Helper()
-	opts = append([]kfake.Opt{kfake.SeedTopics(3, "alerts", "alerts.observations", "obs")}, opts...)
-	c, err := kfake.NewCluster(opts...)
-	if err != nil {
-		t.Fatalf("kfake: %v", err)
-	}
-	t.Cleanup(c.Close)
+	c := testsvc.StartKafka(t, append([]kfake.Opt{kfake.SeedTopics(3, "alerts", "alerts.observations", "obs")}, opts...)...)
 	return c, strings.Join(c.ListenAddrs(), ",")
 }
 
@@ -106,35 +95,11 @@ func makeBatches(n, size int, obsTopic string) ([][]*alert.Record, map[string]wa
 	return batches, wants
 }
 
-// consume reads n records from the topics (from the start) or fails.
+// consume reads n records from the topics (from the start) or fails;
+// then, briefly, any more: a duplicate.
 func consume(t *testing.T, brokers string, n int, topics []string, opts ...kgo.Opt) []*kgo.Record {
 	t.Helper()
-	opts = append([]kgo.Opt{
-		kgo.SeedBrokers(strings.Split(brokers, ",")...),
-		kgo.ConsumeTopics(topics...),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-	}, opts...)
-	cl, err := kgo.NewClient(opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	var got []*kgo.Record
-	for len(got) < n {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatalf("consumed %d records of %d before timeout", len(got), n)
-		}
-		fs.EachError(func(topic string, p int32, err error) { t.Fatalf("fetch %s/%d: %v", topic, p, err) })
-		got = append(got, fs.Records()...)
-	}
-	// Anything more would be a duplicate: poll briefly for it.
-	short, cancel2 := context.WithTimeout(context.Background(), 200*time.Millisecond)
-	defer cancel2()
-	got = append(got, cl.PollFetches(short).Records()...)
-	return got
+	return testsvc.Consume(t, strings.Split(brokers, ","), n, topics, 5*time.Second, 200*time.Millisecond, opts...)
 }
 
 // check verifies that every expected event arrived exactly once, on its
@@ -348,7 +313,7 @@ func TestDeadBroker(t *testing.T) {
 	})
 	t.Run("never up, ctx deadline", func(t *testing.T) {
 		t.Parallel()
-		addr := closedAddr(t)
+		addr := testsvc.FreeAddr(t)
 		s := newSink(t, "kafka://"+addr+"/alerts") // default 10 s timeout
 		batches, _ := makeBatches(1, 5, "alerts.observations")
 		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
@@ -366,7 +331,7 @@ func TestDeadBroker(t *testing.T) {
 	})
 	t.Run("comes back", func(t *testing.T) {
 		t.Parallel()
-		addr := closedAddr(t)
+		addr := testsvc.FreeAddr(t)
 		_, port, _ := net.SplitHostPort(addr)
 		s := newSink(t, "kafka://"+addr+"/alerts?timeout=1s")
 		batches, wants := makeBatches(1, 6, "alerts.observations")
@@ -405,31 +370,11 @@ func TestDeadBroker(t *testing.T) {
 	})
 }
 
-// closedAddr returns a local address nothing listens on.
-func closedAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
-}
-
 func TestTLS(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	caPEM, serverCert := makeCert(t)
-	ca := filepath.Join(dir, "ca.pem")
-	if err := os.WriteFile(ca, caPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	other, _ := makeCert(t)
-	otherCA := filepath.Join(dir, "other.pem")
-	if err := os.WriteFile(otherCA, other, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	certs := testsvc.Certs(t, t.TempDir(), "kafka.test")
+	ca, serverCert := certs.CA, certs.ServerCert(t)
+	otherCA := testsvc.Certs(t, t.TempDir(), "kafka.test").CA
 	tests := []struct {
 		name, query string
 		wantErr     bool
@@ -460,41 +405,11 @@ func TestTLS(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Send: %v", err)
 			}
-			pool := x509.NewCertPool()
-			pool.AppendCertsFromPEM(caPEM)
+			pool := certs.Pool(t)
 			check(t, consume(t, brokers, len(wants), []string{"alerts", "alerts.observations"},
 				kgo.DialTLSConfig(&tls.Config{RootCAs: pool, ServerName: "kafka.test"})), wants)
 		})
 	}
-}
-
-// makeCert returns a self-signed CA certificate (PEM) and a server
-// certificate for kafka.test signed by it.
-func makeCert(t *testing.T) ([]byte, tls.Certificate) {
-	t.Helper()
-	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	caTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	caCert, _ := x509.ParseCertificate(caDER)
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "kafka.test"}, DNSNames: []string{"kafka.test"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
-		tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }
 
 func TestOptionErrors(t *testing.T) {

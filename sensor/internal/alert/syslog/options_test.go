@@ -10,10 +10,11 @@ import (
 	"github.com/leodido/go-syslog/v4/rfc5424"
 
 	"github.com/phonehome-sensor/phonehome/sensor/internal/alert"
+	"github.com/phonehome-sensor/phonehome/sensor/internal/testsvc"
 )
 
 func TestNew(t *testing.T) {
-	certs := writeCerts(t, t.TempDir())
+	certs := testsvc.Certs(t, t.TempDir())
 	notPEM := filepath.Join(t.TempDir(), "not.pem")
 	os.WriteFile(notPEM, []byte("hello"), 0o600)
 	for _, tc := range []struct {
@@ -29,11 +30,11 @@ func TestNew(t *testing.T) {
 		{raw: "syslog+tls://logs.example", addr: "logs.example:6514", facility: 16, maxSize: 65536, tls: true},
 		{raw: "syslog+tcp://[2001:db8::1]:1514?facility=LOCAL7&max-size=8192", addr: "[2001:db8::1]:1514", facility: 23, maxSize: 8192},
 		{raw: "syslog+udp://h:5514?facility=4&max-size=65507&observations=0.5", addr: "h:5514", facility: 4, maxSize: 65507},
-		{raw: "syslog+tls://h?ca=" + certs.ca + "&cert=" + certs.clientCert + "&key=" + certs.clientKey + "&server-name=x&insecure-skip-verify=false",
+		{raw: "syslog+tls://h?ca=" + certs.CA + "&cert=" + certs.ClientCert + "&key=" + certs.ClientKey + "&server-name=x&insecure-skip-verify=false",
 			addr: "h:6514", facility: 16, maxSize: 65536, tls: true},
 
 		{raw: "syslog+tcp://h?foo=1", wantErr: `unknown option "foo"`},
-		{raw: "syslog+tcp://h?ca=" + certs.ca, wantErr: `unknown option "ca"`},
+		{raw: "syslog+tcp://h?ca=" + certs.CA, wantErr: `unknown option "ca"`},
 		{raw: "syslog+udp://h?insecure-skip-verify=true", wantErr: `unknown option "insecure-skip-verify"`},
 		{raw: "syslog+udp://h?facility=local8", wantErr: "facility"},
 		{raw: "syslog+udp://h?facility=24", wantErr: "facility"},
@@ -47,13 +48,13 @@ func TestNew(t *testing.T) {
 		{raw: "syslog+tcp://h/path", wantErr: "without user or path"},
 		{raw: "syslog+tcp://user:pw@h", wantErr: "without user or path"},
 		{raw: "syslog+tls://h?insecure-skip-verify=maybe", wantErr: "insecure-skip-verify"},
-		{raw: "syslog+tls://h?cert=" + certs.clientCert, wantErr: "cert and key go together"},
-		{raw: "syslog+tls://h?cert=" + certs.clientCert + "&key=" + certs.ca, wantErr: "cert and key"},
+		{raw: "syslog+tls://h?cert=" + certs.ClientCert, wantErr: "cert and key go together"},
+		{raw: "syslog+tls://h?cert=" + certs.ClientCert + "&key=" + certs.CA, wantErr: "cert and key"},
 		{raw: "syslog+tls://h?ca=/nonexistent/ca.pem", wantErr: "no such file"},
 		{raw: "syslog+tls://h?ca=" + notPEM, wantErr: "no PEM certificate"},
 		{raw: "syslog+quic://h", wantErr: "unknown scheme"},
 	} {
-		t.Run(strings.ReplaceAll(tc.raw, filepath.Dir(certs.ca), "DIR"), func(t *testing.T) {
+		t.Run(strings.ReplaceAll(tc.raw, filepath.Dir(certs.CA), "DIR"), func(t *testing.T) {
 			spec, err := alert.ParseSpec(tc.raw)
 			if err != nil {
 				t.Fatal(err)

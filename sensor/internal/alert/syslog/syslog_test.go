@@ -19,6 +19,7 @@ import (
 	"github.com/leodido/go-syslog/v4/rfc5424"
 
 	"github.com/phonehome-sensor/phonehome/sensor/internal/alert"
+	"github.com/phonehome-sensor/phonehome/sensor/internal/testsvc"
 )
 
 // hostileSNI is a server name as a hostile client could send it, had the
@@ -200,7 +201,7 @@ func deref[T any](p *T) any {
 // TestRsyslog sends every kind of event to a real rsyslogd over UDP and
 // TCP, in two batches on one connection, and reads back what it got.
 func TestRsyslog(t *testing.T) {
-	needRsyslog(t)
+	testsvc.NeedRsyslog(t)
 	for _, tc := range []struct {
 		scheme, query string
 		facility      uint8
@@ -211,14 +212,14 @@ func TestRsyslog(t *testing.T) {
 		{"udp", "?facility=23", 23},
 	} {
 		t.Run(tc.scheme+tc.query, func(t *testing.T) {
-			cfg := rsyslogConfig{}
+			cfg := testsvc.RsyslogOptions{}
 			if tc.scheme == "udp" {
-				cfg.udpPort = freePort(t, "udp")
+				cfg.UDPPort = testsvc.FreePort(t, "udp")
 			} else {
-				cfg.tcpPort = freePort(t, "tcp")
+				cfg.TCPPort = testsvc.FreePort(t, "tcp")
 			}
 			r := newReceiver(t, cfg)
-			s := newSink(t, fmt.Sprintf("syslog+%s://127.0.0.1:%d%s", tc.scheme, cfg.udpPort+cfg.tcpPort, tc.query))
+			s := newSink(t, fmt.Sprintf("syslog+%s://127.0.0.1:%d%s", tc.scheme, cfg.UDPPort+cfg.TCPPort, tc.query))
 			evs := testEvents()
 			if msg, _ := s.appendMessage(nil, alert.NewRecord(evs[len(evs)-2].event)); len(msg) <= 2048 {
 				t.Fatalf("the long-name alert is %d bytes: it should be over 2048", len(msg))
@@ -237,7 +238,7 @@ func TestRsyslog(t *testing.T) {
 // gnutls skips the test when rsyslog's TLS driver is not installed.
 func gnutls(t *testing.T) {
 	t.Helper()
-	needRsyslog(t)
+	testsvc.NeedRsyslog(t)
 	for _, dir := range []string{"/usr/lib/*/rsyslog", "/usr/lib/rsyslog", "/usr/lib64/rsyslog"} {
 		if m, _ := filepath.Glob(filepath.Join(dir, "lmnsd_gtls.so")); len(m) > 0 {
 			return
@@ -250,23 +251,23 @@ func gnutls(t *testing.T) {
 // certificate, and checks that the server's certificate is verified.
 func TestTLS(t *testing.T) {
 	gnutls(t)
-	f := writeCerts(t, t.TempDir())
-	cfg := rsyslogConfig{tcpPort: freePort(t, "tcp"), tls: f}
+	f := testsvc.Certs(t, t.TempDir())
+	cfg := testsvc.RsyslogOptions{TCPPort: testsvc.FreePort(t, "tcp"), TLS: f}
 	r := newReceiver(t, cfg)
-	client := "cert=" + f.clientCert + "&key=" + f.clientKey
+	client := "cert=" + f.ClientCert + "&key=" + f.ClientKey
 	var want []sent
 	for _, tc := range []struct {
 		name, host, query, wantErr string
 	}{
-		{"ca", "127.0.0.1", "ca=" + f.ca + "&" + client, ""},
-		{"server-name", "127.0.0.1", "ca=" + f.ca + "&server-name=localhost&" + client, ""},
-		{"by name", "localhost", "ca=" + f.ca + "&" + client, ""},
+		{"ca", "127.0.0.1", "ca=" + f.CA + "&" + client, ""},
+		{"server-name", "127.0.0.1", "ca=" + f.CA + "&server-name=localhost&" + client, ""},
+		{"by name", "localhost", "ca=" + f.CA + "&" + client, ""},
 		{"insecure", "127.0.0.1", "insecure-skip-verify=true&" + client, ""},
-		{"wrong name", "127.0.0.1", "ca=" + f.ca + "&server-name=other.example&" + client, "certificate"},
+		{"wrong name", "127.0.0.1", "ca=" + f.CA + "&server-name=other.example&" + client, "certificate"},
 		{"system roots", "127.0.0.1", client, "certificate"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := newSink(t, fmt.Sprintf("syslog+tls://%s:%d?%s", tc.host, cfg.tcpPort, tc.query))
+			s := newSink(t, fmt.Sprintf("syslog+tls://%s:%d?%s", tc.host, cfg.TCPPort, tc.query))
 			evs := []sent{{testEvent(alert.KindAlert, 73, tc.name+".kaspersky.com", "sensor-1"), 3, "sensor-1"}}
 			err := s.Send(ctx(t), records(evs))
 			if tc.wantErr != "" {
@@ -288,15 +289,15 @@ func TestTLS(t *testing.T) {
 // up, the next Send delivers; and after the receiver restarts, the next
 // Send is not lost on the dead connection.
 func TestReconnect(t *testing.T) {
-	needRsyslog(t)
+	testsvc.NeedRsyslog(t)
 	for _, scheme := range []string{"tcp", "tls"} {
 		t.Run(scheme, func(t *testing.T) {
-			cfg := rsyslogConfig{tcpPort: freePort(t, "tcp")}
-			raw := fmt.Sprintf("syslog+tcp://127.0.0.1:%d", cfg.tcpPort)
+			cfg := testsvc.RsyslogOptions{TCPPort: testsvc.FreePort(t, "tcp")}
+			raw := fmt.Sprintf("syslog+tcp://127.0.0.1:%d", cfg.TCPPort)
 			if scheme == "tls" {
 				gnutls(t)
-				cfg.tls = writeCerts(t, t.TempDir())
-				raw = fmt.Sprintf("syslog+tls://127.0.0.1:%d?ca=%s&cert=%s&key=%s", cfg.tcpPort, cfg.tls.ca, cfg.tls.clientCert, cfg.tls.clientKey)
+				cfg.TLS = testsvc.Certs(t, t.TempDir())
+				raw = fmt.Sprintf("syslog+tls://127.0.0.1:%d?ca=%s&cert=%s&key=%s", cfg.TCPPort, cfg.TLS.CA, cfg.TLS.ClientCert, cfg.TLS.ClientKey)
 			}
 			s := newSink(t, raw)
 			ev := func(i int) []sent {
@@ -318,8 +319,8 @@ func TestReconnect(t *testing.T) {
 			}
 			checkLines(t, r.lines(1), want, 16)
 
-			r.stop()
-			r.start()
+			r.Stop()
+			r.Start(t)
 			want = append(want, ev(2)...)
 			if err := s.Send(ctx(t), records(want[1:])); err != nil {
 				t.Fatalf("Send after the receiver restarted: %v", err)
@@ -333,9 +334,9 @@ func TestReconnect(t *testing.T) {
 // ICMP error a datagram brings back, which fails the next Send; the one
 // after reconnects.
 func TestUDPReceiverDown(t *testing.T) {
-	needRsyslog(t)
-	cfg := rsyslogConfig{udpPort: freePort(t, "udp")}
-	s := newSink(t, fmt.Sprintf("syslog+udp://127.0.0.1:%d", cfg.udpPort))
+	testsvc.NeedRsyslog(t)
+	cfg := testsvc.RsyslogOptions{UDPPort: testsvc.FreePort(t, "udp")}
+	s := newSink(t, fmt.Sprintf("syslog+udp://127.0.0.1:%d", cfg.UDPPort))
 	evs := testEvents()
 	if err := s.Send(ctx(t), records(evs[:1])); err != nil {
 		t.Fatalf("first datagram: %v", err)
@@ -355,20 +356,20 @@ func TestUDPReceiverDown(t *testing.T) {
 // encoded, is skipped, the others delivered, and a Permanent error counts
 // what was skipped.
 func TestMaxSize(t *testing.T) {
-	needRsyslog(t)
+	testsvc.NeedRsyslog(t)
 	long := testEvent(alert.KindEvent, 0, strings.Repeat("a", 2000)+".kaspersky.com", "sensor-1")
 	broken := testEvent(alert.KindEvent, 0, "y10k.example", "sensor-1")
 	broken.Timestamp = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC) // JSON cannot encode it
 	for _, scheme := range []string{"udp", "tcp"} {
 		t.Run(scheme, func(t *testing.T) {
-			cfg := rsyslogConfig{}
+			cfg := testsvc.RsyslogOptions{}
 			if scheme == "udp" {
-				cfg.udpPort = freePort(t, "udp")
+				cfg.UDPPort = testsvc.FreePort(t, "udp")
 			} else {
-				cfg.tcpPort = freePort(t, "tcp")
+				cfg.TCPPort = testsvc.FreePort(t, "tcp")
 			}
 			r := newReceiver(t, cfg)
-			s := newSink(t, fmt.Sprintf("syslog+%s://127.0.0.1:%d?max-size=2048", scheme, cfg.udpPort+cfg.tcpPort))
+			s := newSink(t, fmt.Sprintf("syslog+%s://127.0.0.1:%d?max-size=2048", scheme, cfg.UDPPort+cfg.TCPPort))
 			evs := testEvents()
 			short := []sent{evs[0], evs[4]}
 			err := s.Send(ctx(t), []*alert.Record{alert.NewRecord(short[0].event), alert.NewRecord(long), alert.NewRecord(broken), alert.NewRecord(short[1].event)})
@@ -384,14 +385,14 @@ func TestMaxSize(t *testing.T) {
 // TestStalledReceiver: a receiver that stops reading (rsyslogd stopped
 // with SIGSTOP) makes Send fail when the context ends, not hang.
 func TestStalledReceiver(t *testing.T) {
-	needRsyslog(t)
-	cfg := rsyslogConfig{tcpPort: freePort(t, "tcp")}
+	testsvc.NeedRsyslog(t)
+	cfg := testsvc.RsyslogOptions{TCPPort: testsvc.FreePort(t, "tcp")}
 	r := newReceiver(t, cfg)
-	s := newSink(t, fmt.Sprintf("syslog+tcp://127.0.0.1:%d", cfg.tcpPort))
-	if err := r.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+	s := newSink(t, fmt.Sprintf("syslog+tcp://127.0.0.1:%d", cfg.TCPPort))
+	if err := r.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
-	defer r.cmd.Process.Signal(syscall.SIGCONT)
+	defer r.Signal(syscall.SIGCONT)
 	// 200 events of 60 KB: more than the loopback socket buffers hold.
 	big := testEvent(alert.KindEvent, 0, strings.Repeat("b", 60000), "sensor-1")
 	batch := make([]*alert.Record, 200)
@@ -420,11 +421,8 @@ func TestStalledReceiver(t *testing.T) {
 // rather than lose the next batch. It also checks the octet-counted
 // framing byte for byte.
 func TestTLSPeerClosed(t *testing.T) {
-	f := writeCerts(t, t.TempDir())
-	cert, err := tls.LoadX509KeyPair(f.cert, f.key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := testsvc.Certs(t, t.TempDir())
+	cert := f.ServerCert(t)
 	l, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS13})
 	if err != nil {
 		t.Fatal(err)
@@ -450,7 +448,7 @@ func TestTLSPeerClosed(t *testing.T) {
 			c.Close()
 		}
 	}()
-	s := newSink(t, fmt.Sprintf("syslog+tls://%s?ca=%s", l.Addr(), f.ca))
+	s := newSink(t, fmt.Sprintf("syslog+tls://%s?ca=%s", l.Addr(), f.CA))
 	for i := range 2 {
 		e := testEvent(alert.KindAlert, 99, fmt.Sprintf("n%d.kaspersky.com", i), "sensor-1")
 		if err := s.Send(ctx(t), []*alert.Record{alert.NewRecord(e)}); err != nil {

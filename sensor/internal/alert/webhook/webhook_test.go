@@ -3,18 +3,12 @@ package webhook
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"log"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -26,6 +20,7 @@ import (
 	"time"
 
 	"github.com/phonehome-sensor/phonehome/sensor/internal/alert"
+	"github.com/phonehome-sensor/phonehome/sensor/internal/testsvc"
 )
 
 // receiver is a webhook receiver as a user would write one: it verifies
@@ -410,17 +405,7 @@ func TestTLSVerification(t *testing.T) {
 		t.Errorf("insecure-skip-verify=true: %v", err)
 	}
 	// Every httptest server has the same certificate: another CA is made here.
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "other CA"}, IsCA: true,
-		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	other := writeFile(t, "other.pem", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})))
+	other := testsvc.Certs(t, t.TempDir()).CA
 	s = newSink(t, webhookURL(srv, "/", "ca="+other))
 	if err := s.Send(context.Background(), records(1)); err == nil {
 		t.Error("certificate accepted with another CA")
