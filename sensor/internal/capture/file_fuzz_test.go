@@ -229,11 +229,14 @@ func ngBounds(b []byte) (bounds []captureBound, headerEnd int, ok bool) {
 	)
 	headerEnd = -1
 	for off := 0; off < len(b); {
-		if len(b)-off < 12 {
+		if len(b)-off < 8 {
 			return nil, 0, false
 		}
 		typ := order.Uint32(b[off:])
 		if typ == 0x0a0d0d0a {
+			if len(b)-off < 12 {
+				return nil, 0, false
+			}
 			switch {
 			case binary.LittleEndian.Uint32(b[off+8:]) == 0x1a2b3c4d:
 				order = binary.LittleEndian
@@ -248,7 +251,17 @@ func ngBounds(b []byte) (bounds []captureBound, headerEnd int, ok bool) {
 			known = order.Uint16(b[off+12:]) == 1 && order.Uint16(b[off+14:]) == 0
 		}
 		n := int(order.Uint32(b[off+4:]))
-		if n < 12 || n > len(b)-off {
+		least := 12 // type, length, trailing length
+		switch typ {
+		case 0x0a0d0d0a, 1, 2, 3, 4, 5, 6:
+		default:
+			// pcapgo skips a block of a type it does not read after its
+			// 8-byte header, without the trailing length: a block of 8 to
+			// 11 bytes, malformed but empty, reads as nothing (corpus
+			// f9b5bfcd69aa49a6). Nothing is lost; File reads as pcapgo.
+			least = 8
+		}
+		if n < least || n > len(b)-off {
 			return nil, 0, false
 		}
 		off += n
