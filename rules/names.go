@@ -421,8 +421,8 @@ func (ix *nameIndex) freeze() {
 	ix.bloom = make([]uint64, words)
 	ix.shift = uint8(64 - bits.TrailingZeros(uint(words)))
 	// Advised before they are filled, fresh pages fault in huge; the
-	// second pass collapses what was already there in small pages.
-	for _, collapse := range []bool{false, true} {
+	// collapse after converts what was already there in small pages.
+	advise := func(collapse bool) {
 		if len(ix.slots) > 0 {
 			adviseHuge(unsafe.Pointer(&ix.slots[0]), uintptr(len(ix.slots))*unsafe.Sizeof(ix.slots[0]), collapse)
 		}
@@ -430,26 +430,25 @@ func (ix *nameIndex) freeze() {
 			adviseHuge(unsafe.Pointer(unsafe.SliceData(keys)), uintptr(size), collapse)
 		}
 		adviseHuge(unsafe.Pointer(&ix.bloom[0]), uintptr(len(ix.bloom))*8, collapse)
-		if collapse {
-			break
-		}
-		for i := range ix.build {
-			sl := &ix.build[i]
-			if sl.key == "" {
-				continue
-			}
-			e := &ix.slots[i]
-			*e = nameEntry{hash: sl.hash, val: sl.val, klen: uint8(len(sl.key))}
-			if len(sl.key) <= headLen {
-				copy(e.head[:], sl.key)
-			} else {
-				e.off = uint32(len(keys))
-				keys = append(keys, sl.key...)
-			}
-			w, b := ix.bloomBits(sl.hash)
-			ix.bloom[w] |= b
-		}
 	}
+	advise(false)
+	for i := range ix.build {
+		sl := &ix.build[i]
+		if sl.key == "" {
+			continue
+		}
+		e := &ix.slots[i]
+		*e = nameEntry{hash: sl.hash, val: sl.val, klen: uint8(len(sl.key))}
+		if len(sl.key) <= headLen {
+			copy(e.head[:], sl.key)
+		} else {
+			e.off = uint32(len(keys))
+			keys = append(keys, sl.key...)
+		}
+		w, b := ix.bloomBits(sl.hash)
+		ix.bloom[w] |= b
+	}
+	advise(true)
 	// keys is never written again (as strings.Builder does).
 	ix.keys = unsafe.String(unsafe.SliceData(keys), len(keys))
 	ix.build = nil
