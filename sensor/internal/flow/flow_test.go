@@ -77,14 +77,41 @@ func TestTableBounded(t *testing.T) {
 	if tb.Len() != 100 || tb.Stats.Evicted != 900 || tb.Stats.Refused != 0 || tb.Stats.Peak != 100 {
 		t.Fatalf("len %d, stats %+v", tb.Len(), tb.Stats)
 	}
-	// Slots are reused after expiry: the slice does not grow.
+	// Entries are reused after expiry: the table does not grow.
 	tb.Flush()
 	for i := range 100 {
 		k, _ := MakeKey(c, s, uint16(5000+i), 53, 17)
 		tb.Lookup(k, now, true)
 	}
-	if len(tb.flows) != 100 {
-		t.Fatalf("slab grew to %d", len(tb.flows))
+	if tb.n != 100 {
+		t.Fatalf("table grew to %d entries", tb.n)
+	}
+}
+
+// TestFlowsDoNotMove: a flow keeps its address while the table grows by
+// chunks past it, and look-ups across chunk boundaries find their flows.
+func TestFlowsDoNotMove(t *testing.T) {
+	tb := NewTable(Config{MaxFlows: 5 * chunkLen})
+	const n = 3*chunkLen + 7
+	ptrs := make([]*Flow, n)
+	for i := range n {
+		k, _ := MakeKey(c, s, uint16(i), 443, 6)
+		f, isNew := tb.Lookup(k, 1, true)
+		if !isNew {
+			t.Fatalf("flow %d not new", i)
+		}
+		f.Packets[0] = uint64(i)
+		ptrs[i] = f
+	}
+	if len(tb.chunks) != 4 {
+		t.Fatalf("%d chunks for %d flows, want 4", len(tb.chunks), n)
+	}
+	for i := range n {
+		k, _ := MakeKey(c, s, uint16(i), 443, 6)
+		f, isNew := tb.Lookup(k, 1, true)
+		if isNew || f != ptrs[i] || f.Packets[0] != uint64(i) || tb.Get(k) != f {
+			t.Fatalf("flow %d moved or lost: new %v, %p vs %p, packets %d", i, isNew, f, ptrs[i], f.Packets[0])
+		}
 	}
 }
 

@@ -2,7 +2,7 @@ package flow
 
 import "encoding/binary"
 
-// index maps flow keys to their entries in Table.flows: open addressing
+// index maps flow keys to their entries in Table.chunks: open addressing
 // with linear probing over one slice of 8-byte slots — the low 32 bits of
 // the key's hash (which give the home slot) and the entry's position + 1,
 // 0 being an empty slot — at most half full, deletions by backward shift
@@ -36,8 +36,8 @@ func hashKey(k *Key) uint32 {
 	return uint32(h >> 32)
 }
 
-// get returns the position of k in flows, or -1.
-func (x *index) get(k *Key, flows []Flow) int32 {
+// get returns the position of k in chunks, or -1.
+func (x *index) get(k *Key, chunks []*chunk) int32 {
 	h := uint64(hashKey(k))
 	for i := h & x.mask; ; i = (i + 1) & x.mask {
 		s := x.slots[i]
@@ -45,7 +45,7 @@ func (x *index) get(k *Key, flows []Flow) int32 {
 			return -1
 		}
 		if s>>32 == h {
-			if pos := int32(uint32(s)) - 1; flows[pos].Key == *k {
+			if pos := int32(uint32(s)) - 1; chunks[pos>>chunkShift][pos&(chunkLen-1)].Key == *k {
 				return pos
 			}
 		}

@@ -12,7 +12,7 @@ func TestIndexAgainstMap(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	for _, keys := range []int{5, 40, 300, 5000} {
 		x := newIndex(8)
-		var flows []Flow
+		var flows chunks
 		want := map[Key]int32{}
 		var free []int32
 		key := func() Key {
@@ -25,24 +25,23 @@ func TestIndexAgainstMap(t *testing.T) {
 		for op := range 200000 {
 			k := key()
 			pos, ok := want[k]
-			if got := x.get(&k, flows); got != map[bool]int32{true: pos, false: -1}[ok] {
+			if got := x.get(&k, flows.c); got != map[bool]int32{true: pos, false: -1}[ok] {
 				t.Fatalf("keys %d, op %d: get(%v) = %d, want %d (present %v)", keys, op, k, got, pos, ok)
 			}
 			switch {
 			case ok && rng.IntN(2) == 0:
 				x.del(&k, pos)
 				delete(want, k)
-				flows[pos] = Flow{}
+				*flows.at(pos) = Flow{}
 				free = append(free, pos)
 			case !ok:
 				var p int32
 				if n := len(free); n > 0 {
 					p, free = free[n-1], free[:n-1]
 				} else {
-					flows = append(flows, Flow{})
-					p = int32(len(flows) - 1)
+					p = flows.add()
 				}
-				flows[p].Key = k
+				flows.at(p).Key = k
 				x.put(&k, p)
 				want[k] = p
 			}
@@ -51,30 +50,46 @@ func TestIndexAgainstMap(t *testing.T) {
 			}
 		}
 		for k, pos := range want {
-			if got := x.get(&k, flows); got != pos {
+			if got := x.get(&k, flows.c); got != pos {
 				t.Fatalf("keys %d: at the end get(%v) = %d, want %d", keys, k, got, pos)
 			}
 		}
 	}
 }
 
+// chunks stores flows as Table does, for the index's tests.
+type chunks struct {
+	c []*chunk
+	n int32
+}
+
+func (c *chunks) add() int32 {
+	if c.n>>chunkShift == int32(len(c.c)) {
+		c.c = append(c.c, new(chunk))
+	}
+	c.n++
+	return c.n - 1
+}
+
+func (c *chunks) at(i int32) *Flow { return &c.c[i>>chunkShift][i&(chunkLen-1)] }
+
 func BenchmarkIndexGet(b *testing.B) {
 	const n = 200000
 	x := newIndex(n)
-	flows := make([]Flow, n)
+	var flows chunks
 	rng := rand.New(rand.NewPCG(3, 4))
-	for i := range flows {
-		k := &flows[i].Key
+	for i := range int32(n) {
+		k := &flows.at(flows.add()).Key
 		for j := range k.A {
 			k.A[j], k.B[j] = byte(rng.Uint32()), byte(rng.Uint32())
 		}
 		k.PA, k.PB, k.Proto = uint16(rng.Uint32()), 443, 6
-		x.put(k, int32(i))
+		x.put(k, i)
 	}
 	b.ReportAllocs()
-	i := 0
+	i := int32(0)
 	for b.Loop() {
-		if x.get(&flows[i].Key, flows) < 0 {
+		if x.get(&flows.at(i).Key, flows.c) < 0 {
 			b.Fatal("missing")
 		}
 		i = (i + 7919) % n
