@@ -1,6 +1,7 @@
 package flow
 
 import (
+	"encoding/binary"
 	"net/netip"
 	"testing"
 	"time"
@@ -225,5 +226,21 @@ func BenchmarkMakeKey(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		MakeKey(c, s, 40000, 443, 6)
+	}
+}
+
+// TestWordsAreAs16: words reads netip.Addr's own fields; this fails if Go
+// changes their layout (IPv4, IPv4-mapped, IPv6, zoned IPv6).
+func TestWordsAreAs16(t *testing.T) {
+	for _, a := range []string{"10.1.2.3", "255.255.255.255", "0.0.0.0", "::ffff:192.0.2.1", "2001:db8::1", "fe80::1%eth0", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "::"} {
+		ip := netip.MustParseAddr(a)
+		b := ip.As16()
+		hi, lo := words(ip)
+		if hi != binary.BigEndian.Uint64(b[:8]) || lo != binary.BigEndian.Uint64(b[8:]) {
+			t.Errorf("%s: words %#x %#x, As16 %x", a, hi, lo, b)
+		}
+		if got := addr(hi, lo); got != ip.WithZone("").Unmap() {
+			t.Errorf("%s: back to %s", a, got)
+		}
 	}
 }

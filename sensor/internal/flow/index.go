@@ -1,7 +1,5 @@
 package flow
 
-import "encoding/binary"
-
 // index maps flow keys to their entries in Table.chunks: open addressing
 // with linear probing over one slice of 8-byte slots — the low 32 bits of
 // the key's hash (which give the home slot) and the entry's position + 1,
@@ -28,9 +26,9 @@ func newIndex(max int) index {
 // the low bits, which give the home slot and the stored hash.
 func hashKey(k *Key) uint32 {
 	const m = 0x9e3779b97f4a7c15
-	h := binary.LittleEndian.Uint64(k.A[:8])*m ^ binary.LittleEndian.Uint64(k.A[8:])
-	h = (h^h>>29)*m ^ binary.LittleEndian.Uint64(k.B[:8])
-	h = (h^h>>29)*m ^ binary.LittleEndian.Uint64(k.B[8:])
+	h := k.AHi*m ^ k.ALo
+	h = (h^h>>29)*m ^ k.BHi
+	h = (h^h>>29)*m ^ k.BLo
 	h = (h^h>>29)*m ^ (uint64(k.PA) | uint64(k.PB)<<16 | uint64(k.Proto)<<32)
 	h = (h ^ h>>32) * m
 	return uint32(h >> 32)

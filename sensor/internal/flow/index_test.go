@@ -17,7 +17,7 @@ func TestIndexAgainstMap(t *testing.T) {
 		var free []int32
 		key := func() Key {
 			var k Key
-			k.A[15], k.B[15] = byte(rng.IntN(keys)), byte(rng.IntN(3))
+			k.ALo, k.BLo = uint64(rng.IntN(keys)), uint64(rng.IntN(3))
 			k.PA = uint16(rng.IntN(keys))
 			k.Proto = 6
 			return k
@@ -80,9 +80,7 @@ func BenchmarkIndexGet(b *testing.B) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	for i := range int32(n) {
 		k := &flows.at(flows.add()).Key
-		for j := range k.A {
-			k.A[j], k.B[j] = byte(rng.Uint32()), byte(rng.Uint32())
-		}
+		k.AHi, k.ALo, k.BHi, k.BLo = rng.Uint64(), rng.Uint64(), rng.Uint64(), rng.Uint64()
 		k.PA, k.PB, k.Proto = uint16(rng.Uint32()), 443, 6
 		x.put(k, i)
 	}
@@ -103,9 +101,7 @@ func BenchmarkMapGet(b *testing.B) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	for i := range keys {
 		k := &keys[i]
-		for j := range k.A {
-			k.A[j], k.B[j] = byte(rng.Uint32()), byte(rng.Uint32())
-		}
+		k.AHi, k.ALo, k.BHi, k.BLo = rng.Uint64(), rng.Uint64(), rng.Uint64(), rng.Uint64()
 		k.PA, k.PB, k.Proto = uint16(rng.Uint32()), 443, 6
 		m[*k] = int32(i)
 	}
