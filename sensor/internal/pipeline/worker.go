@@ -96,6 +96,7 @@ type worker struct {
 	scratch []byte
 	http    extract.HTTPRequest
 	msg     dns.Msg
+	scan    extract.DNSScan
 	name    []byte
 	hits    []rules.Hit
 }
@@ -279,6 +280,9 @@ func (w *worker) dnsTCP(f *flow.Flow, dir int) {
 }
 
 func (w *worker) dnsMessage(b []byte, transport string) {
+	if quickDNS && w.dnsQuick(b) {
+		return
+	}
 	partial, err := extract.ParseDNS(b, &w.msg)
 	if err != nil {
 		w.c.DNSMalformed++
@@ -378,6 +382,49 @@ func (w *worker) dnsMessage(b []byte, transport string) {
 		ev.Phonehome = &alert.PhonehomeExt{Partial: partial, ECHPublicNames: echNames}
 	}
 	w.emit(ev, client, server, matched)
+}
+
+// quickDNS lets dnsQuick handle messages; tests turn it off to compare.
+var quickDNS = true
+
+// dnsQuick handles a DNS message that matches nothing, the common case,
+// from what extract.ScanDNS reads in place: it matches the question and
+// the answers as dnsMessage does and, when nothing matched, counts the
+// message and reports it handled. A message that matches, or that the
+// scan leaves to ParseDNS, is not handled: dnsMessage then does it all,
+// so every event, learned address and counter comes from one path.
+func (w *worker) dnsQuick(b []byte) bool {
+	if w.cfg.everyObservation() || !extract.ScanDNS(b, &w.scan) {
+		return false
+	}
+	s := &w.scan
+	set := w.cfg.Rules()
+	w.hits = w.hits[:0]
+	p := &w.pkt
+	c := rules.Contact{Name: bytesString(s.QName), Addr: p.Dst.Unmap(), Port: p.DstPort, Proto: p.Proto}
+	if s.Response {
+		c.Addr, c.Port = p.Src.Unmap(), p.SrcPort
+	}
+	var matched []alert.Matched
+	w.matchContact(set, &c, "dns.question.name", &matched, false)
+	for i := 0; i < len(s.Answers) && len(w.hits) == 0; i++ {
+		a := &s.Answers[i]
+		if !bytes.Equal(a.Name, s.QName) {
+			w.hits = set.MatchName(bytesString(a.Name), w.hits)
+		}
+		switch {
+		case a.Target != nil:
+			w.hits = set.MatchName(bytesString(a.Target), w.hits)
+		case a.Addr.IsValid():
+			w.hits = set.MatchAddr(a.Addr, w.hits)
+		}
+	}
+	if len(w.hits) > 0 {
+		w.hits = w.hits[:0]
+		return false
+	}
+	w.c.DNSMessages++
+	return true
 }
 
 // learn remembers the A/AAAA addresses of an answer whose names matched
