@@ -49,6 +49,11 @@ type File struct {
 	order binary.ByteOrder
 	nano  bool
 	lt    layers.LinkType
+	// ReadRecords: what br was reading, an incomplete record carried to
+	// the next call, and the error that ended the reading.
+	src    io.Reader
+	carry  []byte
+	recErr error
 }
 
 // maxRecord is the largest record data taken (pcapgo's snap length cap,
@@ -102,7 +107,7 @@ func openReader(name string, r io.Reader) (c *File, err error) {
 		}
 		return nil, err
 	}
-	c = &File{name: name, buf: br}
+	c = &File{name: name, buf: br, src: r}
 	switch binary.BigEndian.Uint32(magic) {
 	case 0xa1b2c3d4, 0xd4c3b2a1, 0xa1b23c4d, 0x4d3cb2a1:
 		c.pcap, err = pcapgo.NewReader(br)

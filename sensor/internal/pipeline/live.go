@@ -214,7 +214,7 @@ func (r *liveReader) run(ctx context.Context) error {
 		}
 		off := len(b.data)
 		b.data = append(b.data, data...)
-		b.pkts = append(b.pkts, pktRef{off: uint32(off), n: uint32(len(data)), wireLen: uint32(ci.Length), lt: lt, ts: ts})
+		b.pkts = append(b.pkts, pktRef{Off: uint32(off), Len: uint32(len(data)), WireLen: uint32(ci.Length), LinkType: lt, TS: ts})
 		if len(b.pkts) >= batchPackets {
 			r.send(i)
 		}

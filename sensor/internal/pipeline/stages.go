@@ -98,7 +98,12 @@ func (s *stages) drain(i int, w *worker, queue <-chan *batch, free chan<- *batch
 				live.publish(i, w)
 				published, dirty = time.Now(), false
 			}
-			b.data, b.pkts = b.data[:0], b.pkts[:0]
+			if b.shared != nil {
+				b.release()
+			} else {
+				b.data = b.data[:0]
+			}
+			b.pkts = b.pkts[:0]
 			free <- b
 		case <-tick:
 			if dirty {

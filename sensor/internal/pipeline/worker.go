@@ -127,7 +127,7 @@ func newWorker(cfg *Config, out chan<- *observation) *worker {
 
 func (w *worker) batch(b *batch) {
 	for _, r := range b.pkts {
-		w.packet(r.lt, b.data[r.off:r.off+r.n], r.ts)
+		w.packet(r.LinkType, b.data[r.Off:r.Off+r.Len], r.TS)
 	}
 }
 
