@@ -21,9 +21,10 @@ type Record struct {
 // into the caller's buffer: no copy of each packet out of a read buffer.
 type RecordReader interface {
 	Source
-	// ReadRecords fills buf's capacity with whole records (pcap record
-	// headers included) and appends to recs where each packet lies in
-	// the returned buffer. buf's capacity must be at least MinRecordBuf.
+	// ReadRecords reads the next part of the capture into buf (whole
+	// records, pcap record headers included, up to 128 KiB read at a
+	// time) and appends to recs where each packet lies in the returned
+	// buffer. buf's capacity must be at least MinRecordBuf.
 	// Records returned with an error are good and come before it: io.EOF
 	// at a clean end, else an error as ReadPacket gives it (a file cut
 	// in the middle of a record wraps ErrTruncated).
@@ -40,6 +41,13 @@ const MinRecordBuf = 2 * (16 + maxRecord)
 var minRecordBuf = MinRecordBuf
 
 var errRecordTooBig = errors.New("record larger than the read buffer")
+
+// readSize is the most ReadRecords reads at a time, whatever the buffer's
+// capacity. The kernel's copy is then still in the cache when a worker
+// reads the packets: on the bench mix, reads of 128 KiB took one worker
+// 0.70 s against 0.87 s with 512 KiB (64 KiB: 0.79 s, 32 KiB: 0.95 s,
+// more system calls).
+const readSize = 128 << 10
 
 // InPlace returns src as a RecordReader when it can read records in
 // place (a classic pcap file), else nil: pcapng goes through pcapgo's
@@ -82,7 +90,7 @@ func (c *File) ReadRecords(buf []byte, recs []Record) ([]byte, []Record, error) 
 	eof := false
 	var readErr error
 	for tries := 0; !fromBuffer && len(buf) < cap(buf); tries++ {
-		n, err := c.src.Read(buf[len(buf):cap(buf)])
+		n, err := c.src.Read(buf[len(buf):min(cap(buf), len(buf)+readSize)])
 		buf = buf[:len(buf)+n]
 		if errors.Is(err, io.EOF) {
 			eof = true

@@ -171,7 +171,8 @@ type batch struct {
 	shared *chunk
 }
 
-// chunk is a piece of a capture file read in place (capture.ReadRecords):
+// chunk is a piece of a capture file read in place (capture.ReadRecords,
+// 128 KiB at a time into a buffer that can hold the largest records):
 // no packet is copied on its way to the workers. It goes back to its pool
 // when the last batch referring to it is done.
 type chunk struct {
