@@ -226,6 +226,19 @@ func Run(ctx context.Context, sources []capture.Source, cfg Config) (*Stats, err
 		queues[i] <- cur[i]
 		cur[i] = nil
 	}
+	// endedEarly records a source that did not end cleanly (io.EOF): a
+	// truncated or damaged file is a warning, what came before it counts.
+	endedEarly := func(src capture.Source, err error) {
+		if err == nil || errors.Is(err, io.EOF) {
+			return
+		}
+		msg := err.Error()
+		if errors.Is(err, capture.ErrTruncated) {
+			msg += ": processed up to the cut"
+		}
+		st.Warnings = append(st.Warnings, msg)
+		cfg.Log.Warn("capture ended early", "source", src.Name(), "err", err)
+	}
 	var first, last int64
 readLoop:
 	for _, src := range sources {
@@ -234,17 +247,10 @@ readLoop:
 				send(i) // what came before goes first
 			}
 			err := rd.run(ctx, rr, st, &first, &last)
-			if err != nil && !errors.Is(err, io.EOF) {
-				if ctx.Err() != nil {
-					break readLoop
-				}
-				msg := err.Error()
-				if errors.Is(err, capture.ErrTruncated) {
-					msg += ": processed up to the cut"
-				}
-				st.Warnings = append(st.Warnings, msg)
-				cfg.Log.Warn("capture ended early", "source", src.Name(), "err", err)
+			if ctx.Err() != nil {
+				break readLoop
 			}
+			endedEarly(src, err)
 			continue
 		}
 		for {
@@ -253,14 +259,7 @@ readLoop:
 			}
 			data, ci, lt, err := src.ReadPacket()
 			if err != nil {
-				if !errors.Is(err, io.EOF) {
-					msg := err.Error()
-					if errors.Is(err, capture.ErrTruncated) {
-						msg += ": processed up to the cut"
-					}
-					st.Warnings = append(st.Warnings, msg)
-					cfg.Log.Warn("capture ended early", "source", src.Name(), "err", err)
-				}
+				endedEarly(src, err)
 				break
 			}
 			st.Packets++
@@ -382,18 +381,16 @@ func (r *inPlaceReader) dispatch(c *chunk, st *Stats, first, last *int64) {
 	var bytes uint64
 	for i := range r.recs {
 		bytes += uint64(r.recs[i].WireLen)
+		*last = max(*last, r.recs[i].TS)
+	}
+	if *first == 0 {
+		*first = r.recs[0].TS
 	}
 	st.Packets += uint64(len(r.recs))
 	st.Bytes += bytes
 	if r.live != nil {
 		r.live.packets.Add(uint64(len(r.recs)))
 		r.live.bytes.Add(bytes)
-	}
-	if *first == 0 {
-		*first = r.recs[0].TS
-	}
-	for i := range r.recs {
-		*last = max(*last, r.recs[i].TS)
 	}
 	if r.n == 1 {
 		b := <-r.free

@@ -98,12 +98,8 @@ func (s *stages) drain(i int, w *worker, queue <-chan *batch, free chan<- *batch
 				live.publish(i, w)
 				published, dirty = time.Now(), false
 			}
-			if b.shared != nil {
-				b.release()
-			} else {
-				b.data = b.data[:0]
-			}
-			b.pkts = b.pkts[:0]
+			b.release()
+			b.data, b.pkts = b.data[:0], b.pkts[:0]
 			free <- b
 		case <-tick:
 			if dirty {

@@ -309,15 +309,7 @@ func (w *worker) dnsMessage(b []byte, transport string) {
 		// Servers answer only the first question; so does the sensor.
 		q = m.Question[0]
 		qname = extract.DNSName(q.Name)
-		// The question is matched as a contact with the server it was
-		// sent to, for rules that combine the name with where it went
-		// (fallback resolvers). The server's own address and port were
-		// matched when its flow started.
-		p := &w.pkt
-		c := rules.Contact{Name: qname, Addr: p.Dst.Unmap(), Port: p.DstPort, Proto: p.Proto}
-		if m.Response {
-			c.Addr, c.Port = p.Src.Unmap(), p.SrcPort
-		}
+		c := w.questionContact(qname, m.Response)
 		w.matchContact(set, &c, "dns.question.name", &matched, false)
 	}
 	for _, rr := range m.Answer {
@@ -384,6 +376,18 @@ func (w *worker) dnsMessage(b []byte, transport string) {
 	w.emit(ev, client, server, matched)
 }
 
+// questionContact is the contact a DNS question is matched as: the name
+// with the server it was sent to, for rules that combine the name with
+// where it went (fallback resolvers). The server's own address and port
+// were matched when its flow started.
+func (w *worker) questionContact(name string, response bool) rules.Contact {
+	p := &w.pkt
+	if response {
+		return rules.Contact{Name: name, Addr: p.Src.Unmap(), Port: p.SrcPort, Proto: p.Proto}
+	}
+	return rules.Contact{Name: name, Addr: p.Dst.Unmap(), Port: p.DstPort, Proto: p.Proto}
+}
+
 // quickDNS lets dnsQuick handle messages; tests turn it off to compare.
 var quickDNS = true
 
@@ -400,11 +404,7 @@ func (w *worker) dnsQuick(b []byte) bool {
 	s := &w.scan
 	set := w.cfg.Rules()
 	w.hits = w.hits[:0]
-	p := &w.pkt
-	c := rules.Contact{Name: bytesString(s.QName), Addr: p.Dst.Unmap(), Port: p.DstPort, Proto: p.Proto}
-	if s.Response {
-		c.Addr, c.Port = p.Src.Unmap(), p.SrcPort
-	}
+	c := w.questionContact(bytesString(s.QName), s.Response)
 	var matched []alert.Matched
 	w.matchContact(set, &c, "dns.question.name", &matched, false)
 	for i := 0; i < len(s.Answers) && len(w.hits) == 0; i++ {
