@@ -9,12 +9,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/miekg/dns"
 
 	"github.com/phonehome-sensor/phonehome/rules"
 	"github.com/phonehome-sensor/phonehome/sensor/internal/alert"
 	"github.com/phonehome-sensor/phonehome/sensor/internal/capture"
+	"github.com/phonehome-sensor/phonehome/sensor/internal/extract"
 	"github.com/phonehome-sensor/phonehome/sensor/internal/inventory"
 	"github.com/phonehome-sensor/phonehome/sensor/internal/testcap"
 )
@@ -54,6 +56,19 @@ func TestQuickDNSSameAsFull(t *testing.T) {
 		// A connection to an address learned from a matching answer.
 		return w.TCPSession(testcap.NewHost("10.1.2.1", 0), testcap.NewHost("198.51.100.8", 0), 0, 443, [][]byte{[]byte("x")}, nil)
 	})
+	// The quick path must have had its chance: most of these messages
+	// are ones ScanDNS reads.
+	var scan extract.DNSScan
+	scanned := 0
+	for _, f := range fs {
+		pkt := gopacket.NewPacket(f, layers.LayerTypeEthernet, gopacket.Default)
+		if udp, ok := pkt.Layer(layers.LayerTypeUDP).(*layers.UDP); ok && extract.ScanDNS(udp.Payload, &scan) {
+			scanned++
+		}
+	}
+	if scanned < 10 {
+		t.Fatalf("ScanDNS reads %d of the 14 messages: the quick path is not compared", scanned)
+	}
 	sources := map[string]func() capture.Source{
 		"frames": func() capture.Source { return &sliceSource{frames: fs} },
 	}
